@@ -1,0 +1,121 @@
+//! The evidence folder: `<root>/<arch>/<fs>/run-<N>/` with `cmd.txt`, `dmesg.txt`,
+//! `autonomy.log` and `wal_verify.json`.
+//!
+//! Evidence is the product, so this module is careful in the small things: run numbers are
+//! claimed with `create_dir` (two cells writing to the same tree never share a run), the log is
+//! written line by line as the cell goes (a cell that dies still leaves its log), and a kernel
+//! log that cannot be read is recorded with the reason instead of failing the cell.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+/// A claimed run directory.
+#[derive(Debug)]
+pub struct RunDir {
+    pub path: PathBuf,
+    pub n: u32,
+}
+
+/// The highest `run-<N>` in a directory (0 when none).
+pub fn highest_run(dir: &Path) -> u32 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("run-")?
+                .parse::<u32>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Claims `<root>/<arch>/<fs>/run-<N>`, N one more than the highest there.
+pub fn claim_run(root: &Path, arch: &str, fs: &str) -> Result<RunDir> {
+    let parent = root.join(arch).join(fs);
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let mut n = highest_run(&parent) + 1;
+    loop {
+        let path = parent.join(format!("run-{n}"));
+        match std::fs::create_dir(&path) {
+            Ok(()) => return Ok(RunDir { path, n }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+        }
+    }
+}
+
+/// Everything the cell prints, to the terminal and to `autonomy.log` as it happens.
+pub struct Log {
+    file: File,
+    path: PathBuf,
+}
+
+impl Log {
+    pub fn create(path: PathBuf) -> Result<Log> {
+        let file =
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Log { file, path })
+    }
+
+    pub fn line(&mut self, s: &str) {
+        println!("{s}");
+        if let Err(e) = writeln!(self.file, "{s}") {
+            eprintln!("warning: cannot append to {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// The kernel ring buffer, or a line saying why it could not be read.
+pub fn dmesg() -> String {
+    match Command::new("dmesg").output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => format!(
+            "(dmesg could not be read: exit {}: {}; reading the kernel log needs root when kernel.dmesg_restrict=1)\n",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("(dmesg could not be run: {e})\n"),
+    }
+}
+
+/// Writes `dmesg.txt` from the snapshots taken before and after the run. Lines already in the
+/// first snapshot are not repeated in the second.
+pub fn write_dmesg(run: &Path, before: &str, after: &str) -> Result<()> {
+    let new: String = if before.starts_with('(') || after.starts_with('(') {
+        after.to_string()
+    } else {
+        let seen: std::collections::HashSet<&str> = before.lines().collect();
+        after
+            .lines()
+            .filter(|l| !seen.contains(l))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let text = format!(
+        "== kernel ring buffer before the cell ==\n{before}\n== new lines after the cell ==\n{}\n",
+        if new.is_empty() { "(none)\n" } else { &new }
+    );
+    let p = run.join("dmesg.txt");
+    std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

@@ -1,0 +1,37 @@
+//! `portability-matrix`: the binary. Parses the command line (`cli`) and hands each subcommand
+//! to its module; every module exposes one `run`. Errors are printed as sentences, with their
+//! causes, and exit 2: "could not decide", as distinct from 1, "checked and failed".
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod build_info;
+mod cell;
+mod cli;
+mod crash_harness;
+mod evidence;
+mod generate;
+mod platform;
+mod report;
+mod verify;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Cell(a) => cell::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::CrashHarness(a) => crash_harness::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

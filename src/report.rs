@@ -1,0 +1,152 @@
+//! `wal_verify.json`: the cell's structured evidence, and the pieces other reports share.
+//!
+//! The seed document fixed the top-level keys and their types (`timestamp` … `iterations`);
+//! everything after them is added evidence (the four steps' details, what built the binary,
+//! the mount the cell ran on). `schemas/wal_verify.schema.json` is the contract; the gate reads
+//! these files, so a change here is a change there.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::build_info::BuildInfo;
+use crate::platform::Mount;
+
+/// An RFC 3339 UTC timestamp with second precision ("2026-03-03T00:00:00Z").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Timestamp(pub String);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string())
+    }
+}
+
+/// `{ "pass": bool, "msg": string }` per invariant key.
+pub type Invariants = BTreeMap<String, InvariantResult>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InvariantResult {
+    pub pass: bool,
+    pub msg: String,
+}
+
+/// A violation as reported: the verifier's, plus where it was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Violation {
+    #[serde(flatten)]
+    pub inner: wal::verify::Violation,
+    /// Which WAL it was found in ("fixture", "harness iteration 3", "verify").
+    pub source: String,
+}
+
+pub fn invariants(r: &wal::verify::Report) -> Invariants {
+    r.invariants
+        .iter()
+        .map(|(k, c)| {
+            (
+                k.key().to_string(),
+                InvariantResult {
+                    pass: c.pass,
+                    msg: c.msg.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+pub fn violations(r: &wal::verify::Report, source: &str) -> Vec<Violation> {
+    r.violations
+        .iter()
+        .map(|v| Violation {
+            inner: v.clone(),
+            source: source.to_string(),
+        })
+        .collect()
+}
+
+/// Merges invariant results from several verifier runs: an invariant holds only if it held in
+/// every run; the message names the first run where it did not.
+pub fn merge_invariants(acc: &mut Invariants, source: &str, next: Invariants) {
+    for (k, v) in next {
+        match acc.get_mut(&k) {
+            None => {
+                acc.insert(k, tag(v, source));
+            }
+            Some(a) if a.pass && !v.pass => *a = tag(v, source),
+            Some(_) => {}
+        }
+    }
+}
+
+fn tag(v: InvariantResult, source: &str) -> InvariantResult {
+    if v.pass {
+        v
+    } else {
+        InvariantResult {
+            pass: false,
+            msg: format!("{source}: {}", v.msg),
+        }
+    }
+}
+
+/// One crash-harness iteration.
+#[derive(Debug, Clone, Serialize)]
+pub struct IterationRecord {
+    pub index: u32,
+    pub n: u64,
+    pub fault: String,
+    pub pass: bool,
+    pub message: String,
+}
+
+/// One step of the cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub pass: bool,
+    pub msg: String,
+    pub millis: u64,
+}
+
+/// The cell's evidence file.
+#[derive(Debug, Serialize)]
+pub struct WalVerify {
+    // The seed document's keys, with its types.
+    pub timestamp: Timestamp,
+    pub seed: u64,
+    pub arch: String,
+    pub fs_type: String,
+    pub total_iterations: u32,
+    pub passed: u32,
+    pub failed: u32,
+    pub pass: bool,
+    pub rename_atomic: &'static str,
+    pub run_n: u32,
+    pub invariants: Invariants,
+    pub violations: Vec<Violation>,
+    pub iterations: Vec<IterationRecord>,
+    // Added evidence.
+    pub schema_version: u32,
+    /// The commit being certified, when known (from --commit or GITHUB_SHA).
+    pub commit: Option<String>,
+    pub steps: Steps,
+    pub conformance: Vec<wal::conformance::CheckResult>,
+    pub endian: &'static str,
+    pub host_kernel: String,
+    pub mount: Mount,
+    pub dir: String,
+    pub tool: BuildInfo,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Steps {
+    pub conformance: StepResult,
+    pub crash_harness: StepResult,
+    pub fixture: StepResult,
+    pub rename: StepResult,
+}
+
+/// The schema version of `wal_verify.json` this binary writes.
+pub const SCHEMA_VERSION: u32 = 1;

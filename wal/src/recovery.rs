@@ -1,0 +1,224 @@
+//! Recovery on open: from whatever a crash left, back to exactly the committed entries.
+//!
+//! The rules (argued case by case in `docs/wal-format.md`):
+//! - a stale `telemetry.safe_seq.tmp` is an interrupted safe_seq update: remove it, the old
+//!   safe_seq stands;
+//! - frames with seq > safe_seq, and a truncated or checksum-failing tail after the last
+//!   committed frame, were never acknowledged: they are phantoms, truncated away and fsynced;
+//! - a committed frame (seq <= safe_seq) that is missing, out of order or damaged is reported as
+//!   [`Error::Corrupt`] with its seq and offset, and nothing on disk is touched.
+//!
+//! Every step is idempotent, so a crash during recovery is followed by the same recovery.
+
+use crate::error::{CorruptKind, Error, Result};
+use crate::format;
+use crate::log::Paths;
+use crate::scan::{FrameProblem, Scanned, Scanner};
+use crate::storage::{OpenMode, PathKind, Storage, StorageFile};
+use crate::Seq;
+
+/// What recovery found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The committed high-water mark read from `telemetry.safe_seq`.
+    pub safe_seq: Seq,
+    /// End of the last committed frame.
+    pub end: u64,
+    /// Whether a stale `telemetry.safe_seq.tmp` was removed.
+    pub removed_stale_tmp: bool,
+    /// Well-formed frames with seq > safe_seq that were discarded.
+    pub phantom_frames: u64,
+    /// Whether a damaged or incomplete tail after the committed range was discarded.
+    pub discarded_damaged_tail: bool,
+    /// Bytes cut from the end of `wal.log`.
+    pub truncated_bytes: u64,
+    /// Whether `wal.log` was created (or its torn header rewritten) because nothing was committed.
+    pub initialized_log: bool,
+}
+
+pub(crate) fn corrupt_kind(p: FrameProblem) -> CorruptKind {
+    match p {
+        FrameProblem::Truncated => CorruptKind::Truncated,
+        FrameProblem::BadLength(n) => CorruptKind::BadLength(n),
+        FrameProblem::Checksum => CorruptKind::Checksum,
+    }
+}
+
+/// Reads `telemetry.safe_seq` (absent means 0) through `storage`.
+pub fn read_safe_seq<S: Storage>(storage: &S, paths: &Paths) -> Result<Seq> {
+    match storage
+        .kind(&paths.safe_seq)
+        .map_err(Error::io("stat", &paths.safe_seq))?
+    {
+        PathKind::Missing => return Ok(Seq::ZERO),
+        PathKind::Dir => {
+            return Err(Error::BadSafeSeq {
+                path: paths.safe_seq.clone(),
+                content: "<a directory>".into(),
+            })
+        }
+        PathKind::File => {}
+    }
+    let f = storage
+        .open(&paths.safe_seq, OpenMode::Read)
+        .map_err(Error::io("open", &paths.safe_seq))?;
+    let mut buf = [0u8; format::MAX_SAFE_SEQ_FILE_LEN + 1];
+    let mut n = 0;
+    while n < buf.len() {
+        match f
+            .read_at(&mut buf[n..], n as u64)
+            .map_err(Error::io("read", &paths.safe_seq))?
+        {
+            0 => break,
+            k => n += k,
+        }
+    }
+    format::decode_safe_seq(&buf[..n]).ok_or_else(|| Error::BadSafeSeq {
+        path: paths.safe_seq.clone(),
+        content: String::from_utf8_lossy(&buf[..n.min(format::MAX_SAFE_SEQ_FILE_LEN)]).into_owned(),
+    })
+}
+
+pub(crate) fn recover<S: Storage>(storage: &S, paths: &Paths) -> Result<(S::File, Recovery)> {
+    let mut rec = Recovery::default();
+    if storage
+        .kind(&paths.safe_seq_tmp)
+        .map_err(Error::io("stat", &paths.safe_seq_tmp))?
+        != PathKind::Missing
+    {
+        storage
+            .remove_file(&paths.safe_seq_tmp)
+            .map_err(Error::io("remove", &paths.safe_seq_tmp))?;
+        storage
+            .sync_dir(&paths.dir)
+            .map_err(Error::io("fsync", &paths.dir))?;
+        rec.removed_stale_tmp = true;
+    }
+    let safe_seq = read_safe_seq(storage, paths)?;
+    rec.safe_seq = safe_seq;
+
+    let log_kind = storage
+        .kind(&paths.log)
+        .map_err(Error::io("stat", &paths.log))?;
+    if log_kind == PathKind::Dir {
+        return Err(Error::NotAWal {
+            path: paths.log.clone(),
+            reason: "it is a directory".into(),
+        });
+    }
+    if log_kind == PathKind::Missing && safe_seq > Seq::ZERO {
+        return Err(Error::Corrupt {
+            seq: Seq::FIRST,
+            offset: 0,
+            kind: CorruptKind::Missing,
+            path: paths.log.clone(),
+        });
+    }
+    let mut log = storage
+        .open(&paths.log, OpenMode::ReadWrite)
+        .map_err(Error::io("open", &paths.log))?;
+    let len = log.len().map_err(Error::io("stat", &paths.log))?;
+
+    let mut header = [0u8; format::FILE_HEADER_LEN as usize];
+    let have = (len.min(format::FILE_HEADER_LEN)) as usize;
+    log.read_exact_at(&mut header[..have], 0)
+        .map_err(Error::io("read", &paths.log))?;
+    match format::check_file_header(&header[..have]) {
+        Ok(()) => {}
+        // A new log whose header never became durable: nothing was committed, start it again.
+        Err(format::HeaderProblem::Short(_))
+            if safe_seq == Seq::ZERO && is_prefix_of_header(&header[..have]) =>
+        {
+            log.set_len(0).map_err(Error::io("truncate", &paths.log))?;
+            log.write_all_at(&format::file_header(), 0)
+                .map_err(Error::io("write", &paths.log))?;
+            log.sync_all().map_err(Error::io("fsync", &paths.log))?;
+            storage
+                .sync_dir(&paths.dir)
+                .map_err(Error::io("fsync", &paths.dir))?;
+            rec.initialized_log = true;
+            rec.truncated_bytes = 0;
+            rec.end = format::FILE_HEADER_LEN;
+            return Ok((log, rec));
+        }
+        Err(e) => {
+            return Err(Error::NotAWal {
+                path: paths.log.clone(),
+                reason: e.to_string(),
+            })
+        }
+    }
+
+    let mut scanner = Scanner::with_end(&log, format::FILE_HEADER_LEN, len);
+    let mut expect = Seq::FIRST;
+    let mut end = format::FILE_HEADER_LEN;
+    loop {
+        let offset = scanner.position();
+        match scanner
+            .next_frame()
+            .map_err(Error::io("read", &paths.log))?
+        {
+            None => break,
+            Some(Scanned::Frame { seq, .. }) if expect <= safe_seq => {
+                if seq != expect {
+                    return Err(Error::Corrupt {
+                        seq: expect,
+                        offset,
+                        kind: CorruptKind::OutOfOrder(seq),
+                        path: paths.log.clone(),
+                    });
+                }
+                end = scanner.position();
+                expect = seq.next().ok_or(Error::SeqOverflow)?;
+            }
+            Some(Scanned::Frame { .. }) => {
+                // Past the committed range: everything from here on was never acknowledged.
+                rec.phantom_frames += 1;
+                while let Some(item) = scanner
+                    .next_frame()
+                    .map_err(Error::io("read", &paths.log))?
+                {
+                    match item {
+                        Scanned::Frame { .. } => rec.phantom_frames += 1,
+                        Scanned::Bad { .. } => rec.discarded_damaged_tail = true,
+                    }
+                }
+                break;
+            }
+            Some(Scanned::Bad { problem, .. }) => {
+                if expect <= safe_seq {
+                    return Err(Error::Corrupt {
+                        seq: expect,
+                        offset,
+                        kind: corrupt_kind(problem),
+                        path: paths.log.clone(),
+                    });
+                }
+                rec.discarded_damaged_tail = true;
+                break;
+            }
+        }
+    }
+    if expect <= safe_seq {
+        return Err(Error::Corrupt {
+            seq: expect,
+            offset: end,
+            kind: CorruptKind::Missing,
+            path: paths.log.clone(),
+        });
+    }
+    if end < len {
+        log.set_len(end)
+            .map_err(Error::io("truncate", &paths.log))?;
+        log.sync_all().map_err(Error::io("fsync", &paths.log))?;
+        rec.truncated_bytes = len - end;
+    }
+    rec.end = end;
+    Ok((log, rec))
+}
+
+/// A short header that a crash during the log's creation could leave: a prefix of the real one,
+/// or zeros where the filesystem exposed allocated but unwritten blocks.
+fn is_prefix_of_header(bytes: &[u8]) -> bool {
+    format::file_header().starts_with(bytes) || bytes.iter().all(|&b| b == 0)
+}

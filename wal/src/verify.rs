@@ -1,0 +1,340 @@
+//! The read-only verifier: checks a WAL directory against R1-R5 and NO_JSON_CORRUPTION.
+//!
+//! Unlike recovery it changes nothing and stops at nothing short of "this is not a WAL": it
+//! streams the whole log once (memory bounded by one read window and the largest frame) and
+//! reports every violation it can see, so a damaged directory can be inspected as it was found.
+//! Stored violations are capped per code; the counts are always exact.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format;
+use crate::log::Paths;
+use crate::recovery::read_safe_seq;
+use crate::scan::{Scanned, Scanner};
+use crate::storage::{OpenMode, PathKind, StdStorage, Storage, StorageFile};
+use crate::Seq;
+
+/// Violations of one code kept in a report; the rest are only counted.
+pub const MAX_VIOLATIONS_PER_CODE: usize = 100;
+
+/// The invariants the verifier checks, keyed as in `wal_verify.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Invariant {
+    /// The first frame's seq is 1.
+    #[serde(rename = "R1_FIRST_SEQ_IS_ONE")]
+    R1FirstSeqIsOne,
+    /// Seqs are contiguous in the committed range.
+    #[serde(rename = "R2_SEQ_CONTIGUOUS")]
+    R2SeqContiguous,
+    /// safe_seq <= the highest seq in the log.
+    #[serde(rename = "R3_SAFESEQ_LE_MAXSEQ")]
+    R3SafeSeqLeMaxSeq,
+    /// The frame at safe_seq exists.
+    #[serde(rename = "R4_SAFESEQ_FRAME_EXISTS")]
+    R4SafeSeqFrameExists,
+    /// No frame has seq > safe_seq.
+    #[serde(rename = "R5_NO_PHANTOMS")]
+    R5NoPhantoms,
+    /// Every payload parses as JSON.
+    #[serde(rename = "NO_JSON_CORRUPTION")]
+    NoJsonCorruption,
+}
+
+impl Invariant {
+    /// All of them, in report order.
+    pub const ALL: [Invariant; 6] = [
+        Invariant::R1FirstSeqIsOne,
+        Invariant::R2SeqContiguous,
+        Invariant::R3SafeSeqLeMaxSeq,
+        Invariant::R4SafeSeqFrameExists,
+        Invariant::R5NoPhantoms,
+        Invariant::NoJsonCorruption,
+    ];
+
+    /// The key used in `wal_verify.json`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Invariant::R1FirstSeqIsOne => "R1_FIRST_SEQ_IS_ONE",
+            Invariant::R2SeqContiguous => "R2_SEQ_CONTIGUOUS",
+            Invariant::R3SafeSeqLeMaxSeq => "R3_SAFESEQ_LE_MAXSEQ",
+            Invariant::R4SafeSeqFrameExists => "R4_SAFESEQ_FRAME_EXISTS",
+            Invariant::R5NoPhantoms => "R5_NO_PHANTOMS",
+            Invariant::NoJsonCorruption => "NO_JSON_CORRUPTION",
+        }
+    }
+}
+
+/// Violation codes, as in `wal_verify.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Code {
+    /// R1: the first frame's seq is not 1.
+    FirstSeqNotOne,
+    /// R2: a seq does not follow its predecessor.
+    SeqGap,
+    /// R3: safe_seq is beyond the highest seq in the log.
+    SafeseqAhead,
+    /// R4: no frame carries safe_seq.
+    SafeseqFrameMissing,
+    /// R5: a frame with seq > safe_seq.
+    PhantomEntry,
+    /// A well-formed frame whose payload is not JSON.
+    JsonCorrupt,
+    /// A frame that fails its checksum, has a bad length or is cut short.
+    FrameCorrupt,
+}
+
+/// One violation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// What kind.
+    pub code: Code,
+    /// The invariant it breaks.
+    pub invariant: Invariant,
+    /// A sentence saying what was found.
+    pub msg: String,
+    /// The seq concerned, where one applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The byte offset in `wal.log`, where one applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+/// The result of one invariant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Whether it holds.
+    pub pass: bool,
+    /// "ok", or what broke it.
+    pub msg: String,
+}
+
+/// What the verifier found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// safe_seq as read (0 when the file is absent).
+    pub safe_seq: Seq,
+    /// Well-formed frames seen.
+    pub frames: u64,
+    /// The highest seq among them (0 when none).
+    pub max_seq: Seq,
+    /// Bytes of `wal.log`.
+    pub log_bytes: u64,
+    /// Per invariant.
+    pub invariants: BTreeMap<Invariant, Check>,
+    /// The violations, at most [`MAX_VIOLATIONS_PER_CODE`] per code.
+    pub violations: Vec<Violation>,
+    /// Violations per code, including those not kept.
+    pub violation_counts: BTreeMap<Code, u64>,
+}
+
+impl Report {
+    /// Whether every invariant holds.
+    pub fn pass(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    fn add(
+        &mut self,
+        code: Code,
+        invariant: Invariant,
+        msg: String,
+        seq: Option<Seq>,
+        offset: Option<u64>,
+    ) {
+        let n = self.violation_counts.entry(code).or_insert(0);
+        *n += 1;
+        if *n as usize <= MAX_VIOLATIONS_PER_CODE {
+            self.violations.push(Violation {
+                code,
+                invariant,
+                msg,
+                seq: seq.map(Seq::get),
+                offset,
+            });
+        }
+    }
+}
+
+/// Verifies the WAL in `dir` on the real filesystem.
+pub fn verify_dir(dir: impl AsRef<Path>) -> Result<Report> {
+    verify_with(&StdStorage, dir.as_ref())
+}
+
+/// Verifies the WAL in `dir` through `storage`, reading only.
+pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
+    let paths = Paths::new(dir);
+    match storage.kind(dir).map_err(Error::io("stat", dir))? {
+        PathKind::Dir => {}
+        PathKind::Missing => return Err(Error::NotFound(dir.to_path_buf())),
+        PathKind::File => return Err(Error::NotADirectory(dir.to_path_buf())),
+    }
+    match storage
+        .kind(&paths.log)
+        .map_err(Error::io("stat", &paths.log))?
+    {
+        PathKind::File => {}
+        PathKind::Missing => {
+            return Err(Error::NotAWal {
+                path: paths.log.clone(),
+                reason: "the file does not exist".into(),
+            })
+        }
+        PathKind::Dir => {
+            return Err(Error::NotAWal {
+                path: paths.log.clone(),
+                reason: "it is a directory".into(),
+            })
+        }
+    }
+    let safe_seq = read_safe_seq(storage, &paths)?;
+    let log = storage
+        .open(&paths.log, OpenMode::Read)
+        .map_err(Error::io("open", &paths.log))?;
+    let len = log.len().map_err(Error::io("stat", &paths.log))?;
+    let mut header = [0u8; format::FILE_HEADER_LEN as usize];
+    let have = len.min(format::FILE_HEADER_LEN) as usize;
+    log.read_exact_at(&mut header[..have], 0)
+        .map_err(Error::io("read", &paths.log))?;
+    format::check_file_header(&header[..have]).map_err(|e| Error::NotAWal {
+        path: paths.log.clone(),
+        reason: e.to_string(),
+    })?;
+
+    let mut report = Report {
+        safe_seq,
+        frames: 0,
+        max_seq: Seq::ZERO,
+        log_bytes: len,
+        invariants: BTreeMap::new(),
+        violations: Vec::new(),
+        violation_counts: BTreeMap::new(),
+    };
+    let mut prev: Option<Seq> = None;
+    let mut saw_safe = false;
+    let mut scanner = Scanner::with_end(&log, format::FILE_HEADER_LEN, len);
+    while let Some(item) = scanner
+        .next_frame()
+        .map_err(Error::io("read", &paths.log))?
+    {
+        match item {
+            Scanned::Frame {
+                offset,
+                seq,
+                payload,
+            } => {
+                report.frames += 1;
+                report.max_seq = report.max_seq.max(seq);
+                match prev {
+                    None if seq != Seq::FIRST => report.add(
+                        Code::FirstSeqNotOne,
+                        Invariant::R1FirstSeqIsOne,
+                        format!("the first frame has seq {seq}, not 1"),
+                        Some(seq),
+                        Some(offset),
+                    ),
+                    Some(p) if p.next() != Some(seq) => report.add(
+                        Code::SeqGap,
+                        Invariant::R2SeqContiguous,
+                        format!("seq {seq} follows seq {p}"),
+                        Some(seq),
+                        Some(offset),
+                    ),
+                    _ => {}
+                }
+                if seq == safe_seq {
+                    saw_safe = true;
+                }
+                if seq > safe_seq {
+                    report.add(
+                        Code::PhantomEntry,
+                        Invariant::R5NoPhantoms,
+                        format!("frame with seq {seq} is beyond safe_seq {safe_seq}"),
+                        Some(seq),
+                        Some(offset),
+                    );
+                }
+                if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(payload) {
+                    report.add(
+                        Code::JsonCorrupt,
+                        Invariant::NoJsonCorruption,
+                        format!("the payload of seq {seq} is not JSON: {e}"),
+                        Some(seq),
+                        Some(offset),
+                    );
+                }
+                prev = Some(seq);
+            }
+            Scanned::Bad {
+                offset, problem, ..
+            } => {
+                let expect = prev.and_then(Seq::next).unwrap_or(Seq::FIRST);
+                let invariant = if expect == Seq::FIRST {
+                    Invariant::R1FirstSeqIsOne
+                } else if expect <= safe_seq {
+                    Invariant::R2SeqContiguous
+                } else {
+                    Invariant::R5NoPhantoms
+                };
+                let committed = if expect <= safe_seq {
+                    "committed"
+                } else {
+                    "uncommitted"
+                };
+                report.add(
+                    Code::FrameCorrupt,
+                    invariant,
+                    format!("{committed} frame expected to carry seq {expect} at offset {offset}: {problem}"),
+                    Some(expect),
+                    Some(offset),
+                );
+            }
+        }
+    }
+    if safe_seq > report.max_seq {
+        report.add(
+            Code::SafeseqAhead,
+            Invariant::R3SafeSeqLeMaxSeq,
+            format!(
+                "safe_seq is {safe_seq} but the highest seq in the log is {}",
+                report.max_seq
+            ),
+            Some(safe_seq),
+            None,
+        );
+    }
+    if safe_seq > Seq::ZERO && !saw_safe {
+        report.add(
+            Code::SafeseqFrameMissing,
+            Invariant::R4SafeSeqFrameExists,
+            format!("no frame carries safe_seq {safe_seq}"),
+            Some(safe_seq),
+            None,
+        );
+    }
+    for inv in Invariant::ALL {
+        let mut broken = report.violations.iter().filter(|v| v.invariant == inv);
+        let check = match broken.next() {
+            None => Check {
+                pass: true,
+                msg: "ok".into(),
+            },
+            Some(first) => {
+                let more = broken.count();
+                let msg = if more == 0 {
+                    first.msg.clone()
+                } else {
+                    format!("{} (and {more} more)", first.msg)
+                };
+                Check { pass: false, msg }
+            }
+        };
+        report.invariants.insert(inv, check);
+    }
+    Ok(report)
+}
