@@ -197,9 +197,16 @@ impl<S: Storage> Wal<S> {
         self.log
             .write_all_at(frames, self.end)
             .map_err(Error::io("write", &p.log))?;
-        self.log
-            .sync_data()
-            .map_err(Error::io("fdatasync", &p.log))?;
+        #[cfg(feature = "defects")]
+        let defer_frame_sync =
+            crate::defects::active(crate::defects::Defect::RenameBeforeFrameSync);
+        #[cfg(not(feature = "defects"))]
+        let defer_frame_sync = false;
+        if !defer_frame_sync {
+            self.log
+                .sync_data()
+                .map_err(Error::io("fdatasync", &p.log))?;
+        }
         let mut tmp = self
             .storage
             .open(&p.safe_seq_tmp, OpenMode::Truncate)
@@ -212,9 +219,20 @@ impl<S: Storage> Wal<S> {
         self.storage
             .rename(&p.safe_seq_tmp, &p.safe_seq)
             .map_err(Error::io("rename", &p.safe_seq_tmp))?;
-        self.storage
-            .sync_dir(&p.dir)
-            .map_err(Error::io("fsync", &p.dir))?;
+        #[cfg(feature = "defects")]
+        let skip_dir_sync = crate::defects::active(crate::defects::Defect::NoDirSyncAfterRename);
+        #[cfg(not(feature = "defects"))]
+        let skip_dir_sync = false;
+        if !skip_dir_sync {
+            self.storage
+                .sync_dir(&p.dir)
+                .map_err(Error::io("fsync", &p.dir))?;
+        }
+        if defer_frame_sync {
+            self.log
+                .sync_data()
+                .map_err(Error::io("fdatasync", &p.log))?;
+        }
         Ok(())
     }
 
