@@ -1,6 +1,8 @@
 # The project's entry points. `make portability-matrix` runs the native cell; `make test` runs
 # every test. Both install what they need first (scripts/bootstrap.sh).
 
+# rustup installs into ~/.cargo/bin; make finds it there even before the shell is reloaded.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 SEED ?=
 ITERATIONS ?= 20
