@@ -29,3 +29,4 @@ portability-crash-harness: build
 ## Every test: unit, conformance, CLI and evidence tests.
 test: bootstrap
 	$(CARGO) test --workspace --locked
+	$(CARGO) test --locked --features defects --bin portability-matrix -- crash::

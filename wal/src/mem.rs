@@ -361,6 +361,26 @@ mod tests {
     }
 
     #[test]
+    fn a_log_of_header_length_zeros_with_nothing_committed_is_started_again() {
+        // A power cut after the new log's length reached the disk but before its header did.
+        let m = MemStorage::new();
+        m.create_dir_all(Path::new("/wal"));
+        m.write_file(Path::new("/wal/wal.log"), &[0u8; 8]).unwrap();
+        let w = Wal::open_with(m.clone(), "/wal").unwrap();
+        assert!(w.recovery().initialized_log);
+        assert_eq!(
+            m.read_file(Path::new("/wal/wal.log")).unwrap(),
+            crate::format::file_header()
+        );
+        // With something committed, the same log is damage, not a crash window.
+        m.write_file(Path::new("/wal/wal.log"), &[0u8; 8]).unwrap();
+        m.write_file(Path::new("/wal/telemetry.safe_seq"), b"1\n")
+            .unwrap();
+        drop(w);
+        assert!(Wal::open_with(m.clone(), "/wal").is_err());
+    }
+
+    #[test]
     fn the_wal_runs_on_memory_as_on_disk() {
         let m = MemStorage::new();
         m.create_dir_all(Path::new("/wal"));
