@@ -402,6 +402,14 @@ fn write_cmd(
 ) -> Result<()> {
     let argv: Vec<String> = std::env::args().map(|a| shell_quote(&a)).collect();
     let ev = shell_quote(&args.evidence.display().to_string());
+    let step2 = if args.seed_steps_only {
+        " --seed-steps-only".to_string()
+    } else {
+        format!(
+            " --kills {} --explore-bound {}",
+            args.kills, args.explore_bound
+        )
+    };
     let text = format!(
         "# How to reproduce this run. The seed drives every random choice of the crash harness.\n\
          # tool: portability-matrix {}\n\
@@ -411,10 +419,13 @@ fn write_cmd(
          # as invoked:\n\
          {}\n\
          # the same cell, explicitly:\n\
-         portability-matrix cell --dir {} --evidence {ev} --iterations {} --seed {seed}\n\
+         portability-matrix cell --dir {} --evidence {ev} --iterations {} --seed {seed}{step2}\n\
          # the crash harness alone, same seed:\n\
          portability-matrix crash-harness --seed {seed} --iterations {}\n\
          make portability-crash-harness SEED={seed} ITERATIONS={}\n\
+         # step 2's kill -9 runs and power-loss exploration alone, same seed:\n\
+         portability-matrix crash-harness --fault kill --kills {} --seed {seed}\n\
+         portability-matrix crash-explore --workload standard --seed {seed} --bound {}\n\
          # verify this run's known-good fixture again:\n\
          portability-matrix verify --dir {}\n",
         crate::build_info::VERSION_LINE,
@@ -431,6 +442,8 @@ fn write_cmd(
         args.iterations,
         args.iterations,
         args.iterations,
+        args.kills,
+        args.explore_bound,
         shell_quote(&run.join("fixture").display().to_string()),
     );
     std::fs::write(run.join("cmd.txt"), text)
