@@ -312,8 +312,13 @@ mod tests {
 
     fn one(fault: Fault) -> (String, wal::verify::Report) {
         let root = tempfile::tempdir().unwrap();
-        let payloads: Vec<Vec<u8>> = (1..=4).map(|i| format!("{{\"i\":{i}}}").into_bytes()).collect();
-        let extra = [b"{\"i\":5}".to_vec(), b"{\"i\":6,\"pad\":\"xxxxxxxx\"}".to_vec()];
+        let payloads: Vec<Vec<u8>> = (1..=4)
+            .map(|i| format!("{{\"i\":{i}}}").into_bytes())
+            .collect();
+        let extra = [
+            b"{\"i\":5}".to_vec(),
+            b"{\"i\":6,\"pad\":\"xxxxxxxx\"}".to_vec(),
+        ];
         iterate(&root.path().join("w"), 4, fault, &payloads, &extra, 20).unwrap()
     }
 
@@ -364,6 +369,10 @@ mod tests {
         std::fs::write(root.path().join("iter-0"), "in the way").unwrap();
         let o = run_iteration(1, 0, root.path());
         assert!(!o.record.pass);
-        assert!(o.record.message.contains("cannot clear"), "{}", o.record.message);
+        assert!(
+            o.record.message.contains("cannot clear"),
+            "{}",
+            o.record.message
+        );
     }
 }
