@@ -28,4 +28,4 @@ portability-crash-harness: build
 
 ## Every test: unit, conformance, CLI and evidence tests.
 test: bootstrap
-	$(CARGO) test --workspace --locked
+	scripts/test.sh

@@ -157,7 +157,10 @@ fn run_numbers_follow_the_highest_existing_run() {
 fn the_filesystem_is_detected_not_assumed_on_tmpfs() {
     let shm = Path::new("/dev/shm");
     if !shm.is_dir() || fs_of(shm) != "tmpfs" {
-        eprintln!("SKIP: /dev/shm is not a tmpfs mount here");
+        skip(
+            "the_filesystem_is_detected_not_assumed_on_tmpfs",
+            "/dev/shm is not a tmpfs mount here",
+        );
         return;
     }
     let work = tempfile::tempdir_in(shm).unwrap();
