@@ -263,10 +263,10 @@ pub fn run_harness(
 
 pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(clock_seed);
-    println!(
+    crate::evidence::say(&format!(
         "crash harness: seed {seed} ({} iterations)",
         args.iterations
-    );
+    ));
     let tmp;
     let root: PathBuf = match &args.dir {
         Some(d) => {
@@ -281,7 +281,7 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
         }
     };
     let run = run_harness(seed, args.iterations, args.iteration, &root, &mut |l| {
-        println!("{l}")
+        crate::evidence::say(l)
     });
     if let Some(out) = &args.out {
         let records: Vec<&IterationRecord> = run.outcomes.iter().map(|o| &o.record).collect();
@@ -289,17 +289,17 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
         std::fs::write(out, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    println!(
+    crate::evidence::say(&format!(
         "crash harness: {} passed, {} failed (seed {seed})",
         run.passed(),
         run.failed()
-    );
+    ));
     if run.failed() > 0 {
         for o in run.outcomes.iter().filter(|o| !o.record.pass) {
-            println!(
+            crate::evidence::say(&format!(
                 "replay: portability-matrix crash-harness --seed {seed} --iteration {}",
                 o.record.index
-            );
+            ));
         }
         return Ok(ExitCode::from(1));
     }

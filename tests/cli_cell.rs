@@ -199,3 +199,23 @@ fn an_unusable_evidence_directory_is_a_clear_error_exit_2() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_closed_stdout_does_not_stop_the_cell_or_lose_its_evidence() {
+    let work = tempfile::tempdir().unwrap();
+    let ev = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("portability-matrix"))
+        .args(["cell", "--dir", work.path().to_str().unwrap(), "--evidence", ev.path().to_str().unwrap()])
+        .args(["--iterations", "3", "--seed", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head -0`
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let r = read_json(&run_dir(ev.path(), &fs_of(work.path()), 1).join("wal_verify.json"));
+    assert_eq!(r["pass"], true);
+    let log = std::fs::read_to_string(run_dir(ev.path(), &fs_of(work.path()), 1).join("autonomy.log")).unwrap();
+    assert!(log.contains("step 4"), "autonomy.log lost lines after stdout closed");
+}
