@@ -38,11 +38,13 @@ version=${version#v}
 [[ -n $out ]] || pm_die "--out is required"
 [[ -z $gate || -f $gate ]] || pm_die "--gate $gate does not exist"
 [[ -z $sums || -f $sums ]] || pm_die "--sums $sums does not exist"
-command -v tar >/dev/null 2>&1 && tar --version 2>/dev/null | grep -q GNU || pm_die "GNU tar is needed for a reproducible archive"
+if ! tar --version 2>/dev/null | grep -q GNU; then
+  pm_die "GNU tar is needed for a reproducible archive"
+fi
 if command -v sha256sum >/dev/null 2>&1; then
-  sha() { sha256sum "$@"; }
+  sha=(sha256sum)
 elif command -v shasum >/dev/null 2>&1; then
-  sha() { shasum -a 256 "$@"; }
+  sha=(shasum -a 256)
 else
   pm_die "neither sha256sum nor shasum is installed"
 fi
@@ -95,7 +97,7 @@ reports=("$top"/evidence/*/*/run-*/wal_verify.json)
     echo "| $arch | $fs | $run | $(pm_json_field "$r" pass) | $(pm_json_field "$r" passed)/$(pm_json_field "$r" total_iterations) | $(pm_json_field "$r" seed) | $(pm_json_field "$r" commit) |"
   done
 } >"$top/INDEX.md"
-(cd "$top" && find . -type f ! -name MANIFEST.sha256 -print0 | LC_ALL=C sort -z | xargs -0 sha >MANIFEST.sha256)
+(cd "$top" && find . -type f ! -name MANIFEST.sha256 -print0 | LC_ALL=C sort -z | xargs -0 "${sha[@]}" >MANIFEST.sha256)
 
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)}
 mkdir -p "$out"
@@ -104,6 +106,6 @@ tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
   --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
   -C "$stage" -cf - "$name" | gzip -n -9 >"$archive.tmp"
 mv "$archive.tmp" "$archive"
-(cd "$out" && sha "${archive##*/}" >"${archive##*/}.sha256")
+(cd "$out" && "${sha[@]}" "${archive##*/}" >"${archive##*/}.sha256")
 echo "bundle: $archive (${#reports[@]} runs)"
 cat "$archive.sha256"

@@ -171,9 +171,9 @@ pm_cli_matrix() {
 # GITHUB_RUN_ID, GITHUB_TOKEN, GITHUB_API_URL and GITHUB_SHA; the gate writes its own job
 # summary and annotations.
 pm_cli_gate() {
-  local waivers=()
-  [[ -n ${5:-} ]] && waivers=(--waivers "$5")
-  "$1" gate --policy "$2" --mode "$3" --out "$4" "${waivers[@]}"
+  local extra=()
+  [[ -n ${5:-} ]] && extra=(--waivers "$5")
+  "$1" gate --policy "$2" --mode "$3" --out "$4" "${extra[@]}"
 }
 
 # pm_cli_cross_build SOURCE_DIR: static binaries for every supported arch, from source, into

@@ -26,9 +26,9 @@ version=${version#v}
 [[ -d $binaries ]] || pm_die "--binaries $binaries is not a directory"
 [[ -n $out ]] || pm_die "--out is required"
 if command -v sha256sum >/dev/null 2>&1; then
-  sha() { sha256sum "$@"; }
+  sha=(sha256sum)
 elif command -v shasum >/dev/null 2>&1; then
-  sha() { shasum -a 256 "$@"; }
+  sha=(shasum -a 256)
 else
   pm_die "neither sha256sum nor shasum is installed"
 fi
@@ -46,6 +46,6 @@ for a in amd64 arm64 riscv64 s390x; do
   chmod 755 "$out/$name"
   assets+=("$name")
 done
-(cd "$out" && sha "${assets[@]}" >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
+(cd "$out" && "${sha[@]}" "${assets[@]}" >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
 cat "$out/SHA256SUMS"
 echo "pin these checksums for the action: cp $out/SHA256SUMS dist/checksums/$version.sha256"

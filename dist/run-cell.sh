@@ -30,6 +30,7 @@ work=${PM_WORK_DIR:-$temp/portability-matrix-work}
 
 [[ $fs =~ ^[a-z0-9]+$ ]] || pm_die "fs must be a filesystem type such as ext4 or xfs, not '$fs'"
 [[ $iterations =~ ^[1-9][0-9]{0,5}$ ]] || pm_die "iterations must be a whole number from 1 to 999999, not '$iterations'"
+# shellcheck disable=SC2071 # comparing equal-length digit strings as strings is numeric
 if [[ -z $seed ]]; then
   # Below 2^48: exact in JSON, and as random as the harness needs.
   read -r s1 s2 s3 < <(od -An -N6 -tu2 /dev/urandom)
