@@ -27,3 +27,8 @@ portability-crash-harness: build
 ## Every test: unit, conformance, CLI and evidence tests.
 test: bootstrap
 	$(CARGO) test --workspace --locked
+
+## action.yml and the workflows against their JSON schemas, and actionlint.
+.PHONY: lint-actions
+lint-actions:
+	scripts/lint-actions.sh

