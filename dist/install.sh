@@ -93,8 +93,21 @@ pinned_hash() {
   done <"$2"
 }
 
+# The action's repository: PM_ACTION_REPOSITORY (github.action_repository), else the checkout
+# directory (…/_actions/<owner>/<repo>/<ref>), else the project's own.
+action_repository() {
+  if [[ -n ${PM_ACTION_REPOSITORY:-} ]]; then
+    echo "$PM_ACTION_REPOSITORY"
+  elif [[ $action_root =~ /_actions/([^/]+)/([^/]+)/[^/]+/?$ ]]; then
+    echo "${BASH_REMATCH[1]}/${BASH_REMATCH[2]}"
+  else
+    echo org/portability-matrix
+  fi
+}
+
 base_url() {
-  local repo=${PM_ACTION_REPOSITORY:-org/portability-matrix}
+  local repo
+  repo=$(action_repository)
   local url=${PM_RELEASE_BASE_URL:-https://github.com/$repo/releases/download}
   if [[ $url =~ ^https:// ]] || [[ $url =~ ^http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$) ]]; then
     echo "${url%/}"
