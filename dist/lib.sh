@@ -158,12 +158,15 @@ pm_cli_cell() {
   "$1" cell --dir "$2" --evidence "$3" --iterations "$4" --seed "$5"
 }
 
-# pm_cli_matrix DRIVER ARCH FS ITERATIONS SEED EVIDENCE BINARIES: exactly one cell of the full
-# matrix, which provisions (and always removes) a loop filesystem of type FS and runs the cell
-# binary BINARIES/ARCH/portability-matrix there, through QEMU when ARCH is foreign. As root.
+# pm_cli_matrix root|user DRIVER ARCH FS ITERATIONS SEED EVIDENCE BINARIES: exactly one cell of
+# the full matrix, which runs the cell binary BINARIES/ARCH/portability-matrix (through QEMU when
+# ARCH is foreign, recording the emulator in the evidence) on the temp dir when that is already
+# FS, else on a loop filesystem of type FS that it provisions and always removes (as root).
 pm_cli_matrix() {
-  pm_as_root "$1" matrix --arch "$2" --fs "$3" --iterations "$4" --seed "$5" \
-    --evidence "$6" --binaries "$7"
+  local run=()
+  [[ $1 == root ]] && run=(pm_as_root)
+  "${run[@]}" "$2" matrix --arch "$3" --fs "$4" --iterations "$5" --seed "$6" \
+    --evidence "$7" --binaries "$8"
 }
 
 # pm_cli_gate BIN POLICY MODE OUT [WAIVERS]: the release gate over this workflow run's evidence

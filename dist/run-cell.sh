@@ -2,11 +2,12 @@
 # Runs one matrix cell for the action (`mode: cell`) and reports it the way GitHub shows things:
 # outputs, an annotation with the verdict, and a short job summary.
 #
-# When the requested filesystem is the one the runner's temp directory is already on, the cell
-# runs there directly, unprivileged. Any other filesystem is provisioned by the full matrix,
-# asked for exactly this one cell (`matrix --arch A --fs F`), which creates the loop filesystem
-# as root, runs the cell in it and always removes it again; this script only makes sure the
-# mkfs tool exists. The seed is fixed before the cell starts, so it is known (and printed) even
+# When the requested filesystem is the one the runner's temp directory is already on, a native
+# cell runs there directly, unprivileged. Everything else goes through the full matrix, asked for
+# exactly this one cell (`matrix --arch A --fs F`) with the runner's own binary as the driver: a
+# foreign cell, so that the evidence records the emulator it ran under, and any other
+# filesystem, which the matrix provisions on a loop device as root, runs the cell in and always
+# removes again; this script only makes sure the mkfs tool exists. The seed is fixed before the cell starts, so it is known (and printed) even
 # if the cell dies.
 #
 # Inputs (environment): PM_BIN (the cell binary), PM_DRIVER (a binary for the runner's own arch,
@@ -70,20 +71,27 @@ ensure_mkfs() {
   pm_endgroup
 }
 
+host=$(pm_host_arch)
+driver=${PM_DRIVER:-}
+binaries=${PM_BINARIES:-$(dirname "$(dirname "$bin")")}
 set +e
-if [[ $default_fs == "$fs" ]]; then
+if [[ $default_fs == "$fs" && ($arch == "$host" || -z $driver) ]]; then
+  # The native cell, or a foreign one straight through binfmt_misc when no host binary is there.
   pm_group "Cell $arch/$fs: $iterations iterations, seed $seed, in $work ($fs)"
   pm_cli_cell "$bin" "$work" "$evidence" "$iterations" "$seed"
   code=$?
+elif [[ $default_fs == "$fs" ]]; then
+  # A foreign cell on the temp dir: the matrix runs it and records the emulator.
+  pm_group "Cell $arch/$fs under emulation: $iterations iterations, seed $seed"
+  pm_cli_matrix user "$driver" "$arch" "$fs" "$iterations" "$seed" "$evidence" "$binaries"
+  code=$?
 else
-  driver=${PM_DRIVER:-}
   if [[ -z $driver ]]; then
     pm_die "the $fs cell needs a provisioned filesystem (the temp dir is on $default_fs), and that needs a portability-matrix binary for the runner's own architecture; none was installed (with 'binary', give a cross-build tree <dir>/<arch>/portability-matrix that also holds the host's)"
   fi
   ensure_mkfs
-  binaries=${PM_BINARIES:-$(dirname "$(dirname "$bin")")}
   pm_group "Cell $arch/$fs on a provisioned $fs loop filesystem: $iterations iterations, seed $seed"
-  pm_cli_matrix "$driver" "$arch" "$fs" "$iterations" "$seed" "$evidence" "$binaries"
+  pm_cli_matrix root "$driver" "$arch" "$fs" "$iterations" "$seed" "$evidence" "$binaries"
   code=$?
   # Evidence written as root stays readable and removable by the runner's user.
   [[ $(id -u) -eq 0 ]] || sudo chown -R "$(id -u):$(id -g)" "$evidence"

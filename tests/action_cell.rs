@@ -240,6 +240,55 @@ echo '{{"seed": 7, "pass": true, "passed": 3, "total_iterations": 3, "rename_ato
 }
 
 #[test]
+fn foreign_cell_on_the_temp_dirs_filesystem_goes_through_the_matrix_unprivileged() {
+    let Some((mut r, fs)) = cell_runner("") else {
+        return;
+    };
+    let tools = r.path("tools");
+    // Root is not asked for: a sudo that is called fails the test.
+    write_exe(
+        &tools.join("sudo"),
+        "#!/bin/sh\necho sudo was called >&2\nexit 97\n",
+    );
+    let driver = r.path("bins/amd64/portability-matrix");
+    write_exe(
+        &driver,
+        &format!(
+            r#"#!/bin/bash
+echo "$@" > "{log}"
+while (($#)); do case $1 in --evidence) ev=$2; shift 2 ;; *) shift ;; esac; done
+mkdir -p "$ev/riscv64/{fs}/run-1"
+echo '{{"seed": 3, "pass": true, "passed": 3, "total_iterations": 3, "rename_atomic": "PASS", "emulated": true}}' > "$ev/riscv64/{fs}/run-1/wal_verify.json"
+"#,
+            log = r.path("driver-args").display()
+        ),
+    );
+    let cell_bin = r.path("bins/riscv64/portability-matrix");
+    write_exe(&cell_bin, "#!/bin/sh\nexit 98\n");
+    let bins = r.path("bins");
+    r.prepend_path(&tools)
+        .set("RUNNER_ARCH", "X64")
+        .set("PM_ARCH", "riscv64")
+        .set("PM_SEED", "3")
+        .set("PM_BIN", cell_bin.to_str().unwrap())
+        .set("PM_DRIVER", driver.to_str().unwrap())
+        .set("PM_BINARIES", bins.to_str().unwrap());
+    let run = r.run("run-cell.sh");
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.out("status"), "PASS");
+    assert_eq!(
+        std::fs::read_to_string(r.path("driver-args"))
+            .unwrap()
+            .trim(),
+        format!(
+            "matrix --arch riscv64 --fs {fs} --iterations 3 --seed 3 --evidence {} --binaries {}",
+            r.path("evidence").display(),
+            bins.display()
+        )
+    );
+}
+
+#[test]
 fn other_filesystem_without_a_hosts_binary_is_an_error() {
     let Some((mut r, default_fs)) = cell_runner(BIN) else {
         return;
