@@ -371,3 +371,40 @@ fn nix_is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+/// With a cross-built arm64 binary (scripts/cross-build.sh) and QEMU registered with
+/// binfmt_misc, the arm64 cell runs for real on an x86_64 machine.
+#[test]
+fn arm64_cell_runs_under_qemu_through_binfmt_misc() {
+    if host_arch() != "amd64" {
+        eprintln!("SKIP: the emulated cell is checked from an x86_64 host");
+        return;
+    }
+    let cross = action_support::repo().join("target/cross/arm64/portability-matrix");
+    if !cross.is_file() {
+        eprintln!("SKIP: no {} (run scripts/cross-build.sh)", cross.display());
+        return;
+    }
+    let handler = Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64");
+    let enabled = std::fs::read_to_string(handler)
+        .map(|s| s.starts_with("enabled"))
+        .unwrap_or(false);
+    if !enabled {
+        eprintln!("SKIP: no enabled binfmt_misc handler for aarch64 (update-binfmts --enable qemu-aarch64)");
+        return;
+    }
+    let Some((mut r, fs)) = cell_runner(cross.to_str().unwrap()) else {
+        return;
+    };
+    r.set("PM_ARCH", "arm64").set("PM_SEED", "12");
+    let run = r.run("run-cell.sh");
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.out("status"), "PASS");
+    assert_eq!(
+        run.out("artifact-name"),
+        format!("portability-evidence-arm64-{fs}")
+    );
+    let json = report(&run);
+    assert_eq!(json["arch"], "arm64");
+    assert_eq!(json["seed"], 12);
+}
