@@ -29,3 +29,8 @@ portability-crash-harness: build
 ## Every test: unit, conformance, CLI and evidence tests.
 test: bootstrap
 	scripts/test.sh
+
+## action.yml and the workflows against their JSON schemas, and actionlint.
+.PHONY: lint-actions
+lint-actions:
+	scripts/lint-actions.sh

@@ -157,10 +157,7 @@ fn run_numbers_follow_the_highest_existing_run() {
 fn the_filesystem_is_detected_not_assumed_on_tmpfs() {
     let shm = Path::new("/dev/shm");
     if !shm.is_dir() || fs_of(shm) != "tmpfs" {
-        skip(
-            "the_filesystem_is_detected_not_assumed_on_tmpfs",
-            "/dev/shm is not a tmpfs mount here",
-        );
+        skip("/dev/shm is not a tmpfs mount here");
         return;
     }
     let work = tempfile::tempdir_in(shm).unwrap();
@@ -205,7 +202,13 @@ fn a_closed_stdout_does_not_stop_the_cell_or_lose_its_evidence() {
     let work = tempfile::tempdir().unwrap();
     let ev = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("portability-matrix"))
-        .args(["cell", "--dir", work.path().to_str().unwrap(), "--evidence", ev.path().to_str().unwrap()])
+        .args([
+            "cell",
+            "--dir",
+            work.path().to_str().unwrap(),
+            "--evidence",
+            ev.path().to_str().unwrap(),
+        ])
         .args(["--iterations", "3", "--seed", "5"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -216,6 +219,11 @@ fn a_closed_stdout_does_not_stop_the_cell_or_lose_its_evidence() {
     assert_eq!(status.code(), Some(0));
     let r = read_json(&run_dir(ev.path(), &fs_of(work.path()), 1).join("wal_verify.json"));
     assert_eq!(r["pass"], true);
-    let log = std::fs::read_to_string(run_dir(ev.path(), &fs_of(work.path()), 1).join("autonomy.log")).unwrap();
-    assert!(log.contains("step 4"), "autonomy.log lost lines after stdout closed");
+    let log =
+        std::fs::read_to_string(run_dir(ev.path(), &fs_of(work.path()), 1).join("autonomy.log"))
+            .unwrap();
+    assert!(
+        log.contains("step 4"),
+        "autonomy.log lost lines after stdout closed"
+    );
 }
