@@ -27,3 +27,10 @@ portability-crash-harness: build
 ## Every test: unit, conformance, CLI and evidence tests.
 test: bootstrap
 	$(CARGO) test --workspace --locked
+
+## The release gate on the evidence folder; PHASE=phase2 and GATE_MODE=nightly change it.
+PHASE ?= phase1
+GATE_MODE ?= release
+.PHONY: gate
+gate: build
+	$(BIN) gate --evidence-dir $(EVIDENCE) --phase $(PHASE) --mode $(GATE_MODE)

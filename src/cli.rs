@@ -158,8 +158,9 @@ pub struct GateArgs {
     /// Largest wal_verify.json read (uncompressed). Accepts K, M, G.
     #[arg(long, value_parser = parse_size, default_value = "16M")]
     pub max_entry_size: u64,
-    /// How long the gate may spend waiting between retries of transient GitHub failures (5xx,
-    /// rate limits), in total, such as 2m or 30s.
+    /// Transient GitHub failures (5xx, rate limits, refused connections) are retried with
+    /// backoff until this long after the gate began fetching, such as 2m or 30s; then the gate
+    /// gives up (exit 2). A rate limit that resets later than that is not waited for.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
     pub retry_budget: std::time::Duration,
     /// The first retry's delay; each further retry doubles it (up to 30 s).

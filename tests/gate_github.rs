@@ -606,3 +606,78 @@ fn the_folder_and_the_github_gate_reach_the_same_decision() {
         .collect();
     assert_eq!(verdicts[0], verdicts[1]);
 }
+
+#[test]
+fn a_storage_host_that_keeps_failing_means_the_gate_could_not_decide() {
+    let a = Artifact::new(
+        1,
+        "portability-evidence-amd64-ext4",
+        Download::StorageStatus(503, b"busy".to_vec()),
+    );
+    let fake = FakeGithub::start(with(six_passing(), a));
+    let r = run_gate(&fake, &["--retry-budget", "200ms"]);
+    assert_eq!(r.out.code, 2, "{}\n{}", r.out.stdout, r.out.stderr);
+    assert!(r.out.stderr.contains("gave up"), "{}", r.out.stderr);
+    let st = fake.state.lock().unwrap();
+    assert!(
+        st.storage_seen
+            .iter()
+            .filter(|(u, _)| u.starts_with("/blob/1"))
+            .count()
+            > 1
+    );
+}
+
+/// Not a test: the gate's time and peak memory downloading one large artifact. Run with
+/// `cargo test --release --test gate_github -- --ignored --nocapture gate_download_cost`.
+#[test]
+#[ignore]
+fn gate_download_cost() {
+    let time = std::path::Path::new("/usr/bin/time");
+    if !time.exists() {
+        eprintln!("SKIP: /usr/bin/time is not installed (apt-get install time)");
+        return;
+    }
+    let mut filler = vec![0u8; 48 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in filler.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let json = evidence("amd64", "ext4", true).to_string();
+    let zip = zip_of(&[
+        ("run-1/fixture/wal.log", &filler),
+        ("run-1/wal_verify.json", json.as_bytes()),
+    ]);
+    let zip_len = zip.len();
+    let fake = FakeGithub::start(with(
+        six_passing(),
+        Artifact::new(
+            1,
+            "portability-evidence-amd64-ext4",
+            Download::Redirect(zip),
+        ),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("portability-matrix");
+    let out = std::process::Command::new(time)
+        .arg("-v")
+        .arg(bin)
+        .arg("gate")
+        .current_dir(dir.path())
+        .env("GITHUB_API_URL", &fake.api_url)
+        .env("GITHUB_TOKEN", TOKEN)
+        .args(["--repo", "o/r", "--run-id", "42"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    for l in err
+        .lines()
+        .filter(|l| l.contains("Maximum resident") || l.contains("Elapsed (wall"))
+    {
+        eprintln!("six artifacts, one of {} MiB: {}", zip_len >> 20, l.trim());
+    }
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

@@ -351,7 +351,7 @@ async fn read_body(resp: http::Response<Body>, cap: u64) -> Result<Vec<u8>, Stri
         ));
     }
     let mut body = resp.into_body();
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("broke off: {e}"))?;
         if let Ok(data) = frame.into_data() {
