@@ -201,6 +201,22 @@ pub fn classify(json: &[u8], cell: &CellId, sha: Option<&Sha>, source: &str) -> 
     }
 }
 
+/// Text on one line: control characters (newlines, escapes) become spaces. Everything taken
+/// from evidence or a server goes through this before it is shown.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The first `max` bytes of a body, as one line of text.
+#[cfg(feature = "github")]
+pub fn excerpt(bytes: &[u8], max: usize) -> String {
+    one_line(&String::from_utf8_lossy(&bytes[..bytes.len().min(max)]))
+        .trim()
+        .to_string()
+}
+
 /// The run number a path is filed under: its last `run-<N>` component.
 fn run_number(path: &str) -> Option<u32> {
     path.split('/')
@@ -389,10 +405,7 @@ pub fn read_zip(
     source: &str,
 ) -> Observation {
     if !looks_like_zip(bytes) {
-        let head: String = String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let head = excerpt(bytes, 40);
         let note = format!("the download is not a zip archive (it begins {head:?})");
         return unreadable(cell, note, source);
     }

@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use super::decision::{Observation, Status};
 use super::evidence::{self, Sha, ARTIFACT_PREFIX};
+use super::policy::CellId;
 use super::Gathered;
 use crate::cli::RepoSlug;
 
@@ -134,9 +135,24 @@ async fn fetch_async(cfg: &Config<'_>) -> Result<Gathered> {
         budget: cfg.retry_budget,
         delay: cfg.retry_delay,
     };
-    let (owner, name) = (&cfg.repo.owner, &cfg.repo.name);
-    let artifacts = list(&client, cfg).await?;
+    let (newest, mut notes) = newest_by_cell(list(&client, cfg).await?);
+    let mut observations = Vec::new();
+    for (cell, a) in newest {
+        observations.push(observe(&client, cfg, cell, &a).await?);
+    }
+    if observations.is_empty() {
+        notes.push(format!("the run has no {ARTIFACT_PREFIX}* artifacts"));
+    }
+    Ok(Gathered {
+        observations,
+        notes,
+        source: format!("GitHub {} run {}", cfg.repo, cfg.run_id),
+    })
+}
 
+/// The evidence artifacts by cell, the newest of each name (re-runs upload the same name
+/// again), and notes on what was ignored or chosen.
+fn newest_by_cell(artifacts: Vec<Artifact>) -> (Vec<(CellId, Artifact)>, Vec<String>) {
     let mut notes = Vec::new();
     let mut by_name: BTreeMap<String, Vec<Artifact>> = BTreeMap::new();
     let mut others = 0;
@@ -152,8 +168,7 @@ async fn fetch_async(cfg: &Config<'_>) -> Result<Gathered> {
             "ignored {others} artifact(s) not named {ARTIFACT_PREFIX}*"
         ));
     }
-
-    let mut observations = Vec::new();
+    let mut out = Vec::new();
     for (artifact_name, mut copies) in by_name {
         let cell = match evidence::cell_from_artifact_name(&artifact_name) {
             Some(Ok(c)) => c,
@@ -171,64 +186,68 @@ async fn fetch_async(cfg: &Config<'_>) -> Result<Gathered> {
                 .and_then(|s| s.parse::<jiff::Timestamp>().ok());
             std::cmp::Reverse((t, a.id))
         });
-        let a = &copies[0];
-        if copies.len() > 1 {
+        let a = copies.swap_remove(0);
+        if !copies.is_empty() {
             notes.push(format!(
                 "{} artifacts are named {artifact_name} (re-runs); took the newest, id {} created {}",
-                copies.len(),
+                copies.len() + 1,
                 a.id,
                 a.created_at.as_deref().unwrap_or("at an unknown time")
             ));
         }
-        let source = format!("artifact {} (id {})", a.name, a.id);
-        let plain = |status, note: String| Observation {
-            cell: cell.clone(),
-            status,
-            failing: vec![],
-            note,
-            source: source.clone(),
-        };
-        let head_sha = a.workflow_run.as_ref().and_then(|w| w.head_sha.as_deref());
-        let o = if a.expired {
-            let when = a.expires_at.as_deref().unwrap_or("an unknown date");
-            plain(
-                Status::Expired,
-                format!("GitHub expired the artifact ({when})"),
-            )
-        } else if let Some(sha) = cfg.sha.filter(|s| !head_sha.is_some_and(|h| s.matches(h))) {
-            let from = head_sha.unwrap_or("an unknown commit");
-            plain(
-                Status::Stale,
-                format!(
-                    "the artifact's run is for commit {from}, not {}",
-                    sha.as_str()
-                ),
-            )
-        } else if a.size_in_bytes > cfg.max_artifact_size {
-            plain(
-                Status::Unreadable,
-                format!(
-                    "the artifact is {} bytes, over the {}-byte cap (--max-artifact-size)",
-                    a.size_in_bytes, cfg.max_artifact_size
-                ),
-            )
-        } else {
-            let route = format!("/repos/{owner}/{name}/actions/artifacts/{}/zip", a.id);
-            match download(&client, &route, cfg.max_artifact_size).await? {
-                Download::Zip(bytes) => {
-                    evidence::read_zip(&bytes, &cell, cfg.sha, cfg.max_entry_size, &source)
-                }
-                Download::Gone => plain(Status::Expired, "the download answered 410 Gone".into()),
-                Download::Refused(why) => plain(Status::Unreadable, why),
-            }
-        };
-        observations.push(o);
+        out.push((cell, a));
     }
-    Ok(Gathered {
-        observations,
-        notes,
-        source: format!("GitHub {} run {}", cfg.repo, cfg.run_id),
-    })
+    (out, notes)
+}
+
+/// What one artifact says about its cell. What the listing already tells (expired, another
+/// commit, too big) is decided without a download.
+async fn observe(
+    client: &Client,
+    cfg: &Config<'_>,
+    cell: CellId,
+    a: &Artifact,
+) -> Result<Observation> {
+    let source = format!("artifact {} (id {})", a.name, a.id);
+    let plain = |status, note: String| Observation {
+        cell: cell.clone(),
+        status,
+        failing: vec![],
+        note,
+        source: source.clone(),
+    };
+    let head_sha = a.workflow_run.as_ref().and_then(|w| w.head_sha.as_deref());
+    if a.expired {
+        let when = a.expires_at.as_deref().unwrap_or("an unknown date");
+        let note = format!("GitHub expired the artifact ({when})");
+        return Ok(plain(Status::Expired, note));
+    }
+    if let Some(sha) = cfg.sha.filter(|s| !head_sha.is_some_and(|h| s.matches(h))) {
+        let from = head_sha.unwrap_or("an unknown commit");
+        let note = format!(
+            "the artifact's run is for commit {from}, not {}",
+            sha.as_str()
+        );
+        return Ok(plain(Status::Stale, note));
+    }
+    if a.size_in_bytes > cfg.max_artifact_size {
+        let note = format!(
+            "the artifact is {} bytes, over the {}-byte cap (--max-artifact-size)",
+            a.size_in_bytes, cfg.max_artifact_size
+        );
+        return Ok(plain(Status::Unreadable, note));
+    }
+    let (owner, name) = (&cfg.repo.owner, &cfg.repo.name);
+    let route = format!("/repos/{owner}/{name}/actions/artifacts/{}/zip", a.id);
+    Ok(
+        match download(client, &route, cfg.max_artifact_size).await? {
+            Download::Zip(bytes) => {
+                evidence::read_zip(&bytes, &cell, cfg.sha, cfg.max_entry_size, &source)
+            }
+            Download::Gone => plain(Status::Expired, "the download answered 410 Gone".into()),
+            Download::Refused(why) => plain(Status::Unreadable, why),
+        },
+    )
 }
 
 /// Every artifact of the run, page by page.
@@ -258,7 +277,7 @@ async fn list(client: &Client, cfg: &Config<'_>) -> Result<Vec<Artifact>> {
             };
             bail!(
                 "{what}: GitHub answered HTTP {status}{hint}: {}",
-                excerpt(&body)
+                evidence::excerpt(&body, 200)
             );
         }
         let p: ArtifactPage = serde_json::from_slice(&body)
@@ -328,7 +347,7 @@ async fn download(client: &Client, route: &str, cap: u64) -> Result<Download> {
         let body = read_body(resp, 4096).await.unwrap_or_default();
         let why = format!(
             "{host} answered HTTP {status} to the download: {}",
-            excerpt(&body)
+            evidence::excerpt(&body, 200)
         );
         return Ok(Download::Refused(why));
     }
@@ -364,15 +383,6 @@ async fn read_body(resp: http::Response<Body>, cap: u64) -> Result<Vec<u8>, Stri
     Ok(buf)
 }
 
-/// The start of an error body, on one line.
-fn excerpt(body: &[u8]) -> String {
-    let s: String = String::from_utf8_lossy(&body[..body.len().min(200)])
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    s.trim().to_string()
-}
-
 impl Client {
     /// GET with retries of transient failures, within the run's waiting budget.
     async fn get(&self, via: &Octocrab, uri: &str, what: &str) -> Result<http::Response<Body>> {
@@ -384,12 +394,12 @@ impl Client {
                     None => return Ok(resp),
                     Some(wait) => (wait, format!("HTTP {}", resp.status())),
                 },
-                Err(e) => (self.backoff(attempt), format!("{e}")),
+                Err(e) => (self.backoff(attempt), with_causes(&e)),
             };
             let left = self.budget.saturating_sub(self.started.elapsed());
             if wait > left {
                 bail!(
-                    "{what}: gave up after {attempt} attempt(s); the last answer was {last}, and \
+                    "{what}: gave up after {attempt} attempt(s); the last failure was {last}, and \
                      waiting {} more would pass the retry budget of {} (--retry-budget)",
                     humantime::format_duration(round(wait)),
                     humantime::format_duration(self.budget)
@@ -433,6 +443,20 @@ impl Client {
         }
         Some(self.backoff(attempt))
     }
+}
+
+/// An error and its causes on one line (octocrab's own message hides why a connection failed).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s = format!("{s}: {text}");
+        }
+        cause = c.source();
+    }
+    s
 }
 
 fn round(d: Duration) -> Duration {

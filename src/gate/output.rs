@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::decision::{CellDecision, Decision, Verdict};
+use super::evidence::one_line as clean;
 use super::policy::Policy;
 use crate::cli::{GateArgs, GateMode};
 
@@ -48,12 +49,6 @@ fn mode_str(m: GateMode) -> &'static str {
 const MAX_ANNOTATIONS: usize = 10;
 /// GitHub refuses step summaries over 1 MiB; stay well under it.
 const SUMMARY_BUDGET: usize = 1000 * 1000;
-
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
 
 fn waiver_col(c: &CellDecision) -> String {
     if c.waivers.is_empty() {
