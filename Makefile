@@ -34,3 +34,10 @@ test: bootstrap
 .PHONY: lint-actions
 lint-actions:
 	scripts/lint-actions.sh
+
+## The release gate on the evidence folder; POLICY=phase2 (or a file) and GATE_MODE=nightly change it.
+POLICY ?= phase1
+GATE_MODE ?= release
+.PHONY: gate
+gate: build
+	$(BIN) gate --evidence-dir $(EVIDENCE) --policy $(POLICY) --mode $(GATE_MODE)
