@@ -28,5 +28,17 @@ portability-crash-harness: build
 
 ## Every test: unit, conformance, CLI and evidence tests.
 test: bootstrap
-	$(CARGO) test --workspace --locked
+	scripts/test.sh
 	$(CARGO) test --locked --features defects --bin portability-matrix -- crash::
+
+## action.yml and the workflows against their JSON schemas, and actionlint.
+.PHONY: lint-actions
+lint-actions:
+	scripts/lint-actions.sh
+
+## The release gate on the evidence folder; POLICY=phase2 (or a file) and GATE_MODE=nightly change it.
+POLICY ?= phase1
+GATE_MODE ?= release
+.PHONY: gate
+gate: build
+	$(BIN) gate --evidence-dir $(EVIDENCE) --policy $(POLICY) --mode $(GATE_MODE)

@@ -14,6 +14,7 @@ use crate::cli::{CrashExploreArgs, ProtocolArg, WorkloadArg};
 use crate::crash::explore::{self, Options, Reproducer};
 use crate::crash::workload::{Protocol, Workload};
 use crate::crash_harness::clock_seed;
+use crate::evidence::say;
 
 impl From<ProtocolArg> for Protocol {
     fn from(p: ProtocolArg) -> Protocol {
@@ -27,15 +28,15 @@ impl From<ProtocolArg> for Protocol {
 }
 
 fn print_reproducer(r: &Reproducer) {
-    println!("violation of {}: {}", r.check, r.msg);
-    println!(
+    say(&format!("violation of {}: {}", r.check, r.msg));
+    say(&format!(
         "  seed {}, crash point {} (after {})",
         r.seed, r.crash_point, r.after_op
-    );
+    ));
     for c in &r.choices {
-        println!("  pending #{} {}: {}", c.op, c.what, c.fate);
+        say(&format!("  pending #{} {}: {}", c.op, c.what, c.fate));
     }
-    println!("  replay: {}", r.replay);
+    say(&format!("  replay: {}", r.replay));
 }
 
 pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
@@ -69,12 +70,12 @@ pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
         protocol: args.protocol.into(),
         on_disk,
     };
-    let mut log = |l: &str| println!("{l}");
+    let mut log = |l: &str| say(l);
     if let Some(state) = &args.replay {
-        println!(
+        say(&format!(
             "replaying state {state} of the {} workload, seed {seed}",
             workload.name()
-        );
+        ));
         return Ok(
             match explore::replay(&opts, state, args.keep.as_deref(), &mut log)? {
                 Some(r) => {
@@ -82,17 +83,17 @@ pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
                     ExitCode::from(1)
                 }
                 None => {
-                    println!("the state passes every check");
+                    say("the state passes every check");
                     ExitCode::SUCCESS
                 }
             },
         );
     }
-    println!(
+    say(&format!(
         "crash explore: seed {seed}, {} workload, {} protocol",
         workload.name(),
         opts.protocol.name()
-    );
+    ));
     let mut last = None;
     for _ in 0..args.repeat.max(1) {
         last = Some(explore::explore(&opts, &mut log)?);

@@ -264,10 +264,10 @@ pub fn run_harness(
 
 pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(clock_seed);
-    println!(
+    crate::evidence::say(&format!(
         "crash harness: seed {seed} ({} iterations)",
         args.iterations
-    );
+    ));
     let tmp;
     let root: PathBuf = match &args.dir {
         Some(d) => {
@@ -299,7 +299,7 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
         args.iteration,
         &parts,
         &root,
-        &mut |l| println!("{l}"),
+        &mut |l| crate::evidence::say(l),
     )?;
     let run = &step2.run;
     if let Some(out) = &args.out {
@@ -312,23 +312,23 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
         std::fs::write(out, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    println!(
+    crate::evidence::say(&format!(
         "crash harness: {} passed, {} failed (seed {seed})",
         run.passed(),
         run.failed()
-    );
+    ));
     if step2.kills.is_some() || step2.power.is_some() {
-        println!("crash harness: {}", step2.summary(seed));
+        crate::evidence::say(&format!("crash harness: {}", step2.summary(seed)));
     }
     for r in step2.power.iter().flat_map(|p| &p.summary.violations) {
-        println!("replay: {}", r.replay);
+        crate::evidence::say(&format!("replay: {}", r.replay));
     }
     if !step2.pass() {
         for o in run.outcomes.iter().filter(|o| !o.record.pass) {
-            println!(
+            crate::evidence::say(&format!(
                 "replay: portability-matrix crash-harness --seed {seed} --iteration {}",
                 o.record.index
-            );
+            ));
         }
         return Ok(ExitCode::from(1));
     }
@@ -341,8 +341,13 @@ mod tests {
 
     fn one(fault: Fault) -> (String, wal::verify::Report) {
         let root = tempfile::tempdir().unwrap();
-        let payloads: Vec<Vec<u8>> = (1..=4).map(|i| format!("{{\"i\":{i}}}").into_bytes()).collect();
-        let extra = [b"{\"i\":5}".to_vec(), b"{\"i\":6,\"pad\":\"xxxxxxxx\"}".to_vec()];
+        let payloads: Vec<Vec<u8>> = (1..=4)
+            .map(|i| format!("{{\"i\":{i}}}").into_bytes())
+            .collect();
+        let extra = [
+            b"{\"i\":5}".to_vec(),
+            b"{\"i\":6,\"pad\":\"xxxxxxxx\"}".to_vec(),
+        ];
         iterate(&root.path().join("w"), 4, fault, &payloads, &extra, 20).unwrap()
     }
 
@@ -393,6 +398,10 @@ mod tests {
         std::fs::write(root.path().join("iter-0"), "in the way").unwrap();
         let o = run_iteration(1, 0, root.path());
         assert!(!o.record.pass);
-        assert!(o.record.message.contains("cannot clear"), "{}", o.record.message);
+        assert!(
+            o.record.message.contains("cannot clear"),
+            "{}",
+            o.record.message
+        );
     }
 }

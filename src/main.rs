@@ -13,6 +13,7 @@ mod crash;
 mod crash_explore;
 mod crash_harness;
 mod evidence;
+mod gate;
 mod generate;
 mod platform;
 mod report;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::CrashExplore(a) => crash_explore::run(a),
         Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
+        Command::Gate(a) => gate::run(a),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
     };
     match result {

@@ -9,14 +9,23 @@ use common::*;
 use serde_json::Value;
 
 fn schema_errors(instance: &Value) -> Vec<String> {
-    let schema: Value = serde_json::from_str(include_str!("../schemas/wal_verify.schema.json")).unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../schemas/wal_verify.schema.json")).unwrap();
     let v = jsonschema::validator_for(&schema).expect("the schema itself is valid");
-    v.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+    v.iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 fn cell(dir: &Path, evidence: &Path, seed: &str) -> std::process::Output {
     bin()
-        .args(["cell", "--dir", dir.to_str().unwrap(), "--evidence", evidence.to_str().unwrap()])
+        .args([
+            "cell",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--evidence",
+            evidence.to_str().unwrap(),
+        ])
         .args(["--iterations", "6", "--seed", seed, "--commit", "0123abcd"])
         .output()
         .unwrap()
@@ -54,28 +63,66 @@ fn a_cell_certifies_and_writes_complete_evidence() {
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
     let fs = fs_of(work.path());
     let run = run_dir(ev.path(), &fs, 1);
-    for f in ["cmd.txt", "dmesg.txt", "autonomy.log", "wal_verify.json", "fixture/wal.log", "fixture/telemetry.safe_seq"] {
+    for f in [
+        "cmd.txt",
+        "dmesg.txt",
+        "autonomy.log",
+        "wal_verify.json",
+        "fixture/wal.log",
+        "fixture/telemetry.safe_seq",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing from {}", run.display());
     }
     let r = read_json(&run.join("wal_verify.json"));
     assert_eq!(schema_errors(&r), Vec::<String>::new());
     assert_eq!(r["seed"], 77);
     assert_eq!(r["fs_type"], fs.as_str());
-    assert_eq!((r["total_iterations"].as_u64(), r["passed"].as_u64(), r["failed"].as_u64()), (Some(6), Some(6), Some(0)));
-    assert_eq!((r["pass"].as_bool(), r["rename_atomic"].as_str(), r["run_n"].as_u64()), (Some(true), Some("PASS"), Some(1)));
+    assert_eq!(
+        (
+            r["total_iterations"].as_u64(),
+            r["passed"].as_u64(),
+            r["failed"].as_u64()
+        ),
+        (Some(6), Some(6), Some(0))
+    );
+    assert_eq!(
+        (
+            r["pass"].as_bool(),
+            r["rename_atomic"].as_str(),
+            r["run_n"].as_u64()
+        ),
+        (Some(true), Some("PASS"), Some(1))
+    );
     assert_eq!(r["commit"], "0123abcd");
     assert_eq!(r["iterations"].as_array().unwrap().len(), 6);
     assert_eq!(r["conformance"].as_array().unwrap().len(), 18);
-    assert!(r["invariants"].as_object().unwrap().values().all(|c| c["pass"] == true));
+    assert!(r["invariants"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|c| c["pass"] == true));
     // cmd.txt reproduces the run; autonomy.log holds every step.
     let cmd = std::fs::read_to_string(run.join("cmd.txt")).unwrap();
-    assert!(cmd.contains("--seed 77") && cmd.contains("make portability-crash-harness SEED=77 ITERATIONS=6"), "{cmd}");
+    assert!(
+        cmd.contains("--seed 77")
+            && cmd.contains("make portability-crash-harness SEED=77 ITERATIONS=6"),
+        "{cmd}"
+    );
     assert!(cmd.contains(r["tool"]["version"].as_str().unwrap()));
     let log = std::fs::read_to_string(run.join("autonomy.log")).unwrap();
-    for s in ["step 1", "step 2", "step 3", "step 4", "S10   PASS", "iteration   5"] {
+    for s in [
+        "step 1",
+        "step 2",
+        "step 3",
+        "step 4",
+        "S10   PASS",
+        "iteration   5",
+    ] {
         assert!(log.contains(s), "autonomy.log lacks {s:?}");
     }
-    assert!(std::fs::read_to_string(run.join("dmesg.txt")).unwrap().contains("== kernel ring buffer before the cell =="));
+    assert!(std::fs::read_to_string(run.join("dmesg.txt"))
+        .unwrap()
+        .contains("== kernel ring buffer before the cell =="));
     // The cell's work directory is gone after a pass.
     assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
 }
@@ -89,7 +136,10 @@ fn the_kept_fixture_verifies_again_from_the_evidence() {
     let o = run(&["verify", "--dir", fixture.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!((r["frames"].as_u64(), r["safe_seq"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(
+        (r["frames"].as_u64(), r["safe_seq"].as_u64()),
+        (Some(5), Some(5))
+    );
 }
 
 #[test]
@@ -107,7 +157,7 @@ fn run_numbers_follow_the_highest_existing_run() {
 fn the_filesystem_is_detected_not_assumed_on_tmpfs() {
     let shm = Path::new("/dev/shm");
     if !shm.is_dir() || fs_of(shm) != "tmpfs" {
-        eprintln!("SKIP: /dev/shm is not a tmpfs mount here");
+        skip("/dev/shm is not a tmpfs mount here");
         return;
     }
     let work = tempfile::tempdir_in(shm).unwrap();
@@ -126,7 +176,12 @@ fn a_second_process_is_refused_while_a_writer_holds_the_lock() {
     assert_eq!(code(&o), 0, "the probe opened a locked WAL: {}", stderr(&o));
     drop(wal);
     let o = run(&["lock-probe", "--dir", d.path().to_str().unwrap()]);
-    assert_eq!(code(&o), 1, "the probe was refused an unlocked WAL: {}", stderr(&o));
+    assert_eq!(
+        code(&o),
+        1,
+        "the probe was refused an unlocked WAL: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -135,5 +190,40 @@ fn an_unusable_evidence_directory_is_a_clear_error_exit_2() {
     let f = tempfile::NamedTempFile::new().unwrap();
     let o = cell(work.path(), f.path(), "1");
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).starts_with("error: cannot create"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: cannot create"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_closed_stdout_does_not_stop_the_cell_or_lose_its_evidence() {
+    let work = tempfile::tempdir().unwrap();
+    let ev = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("portability-matrix"))
+        .args([
+            "cell",
+            "--dir",
+            work.path().to_str().unwrap(),
+            "--evidence",
+            ev.path().to_str().unwrap(),
+        ])
+        .args(["--iterations", "3", "--seed", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head -0`
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let r = read_json(&run_dir(ev.path(), &fs_of(work.path()), 1).join("wal_verify.json"));
+    assert_eq!(r["pass"], true);
+    let log =
+        std::fs::read_to_string(run_dir(ev.path(), &fs_of(work.path()), 1).join("autonomy.log"))
+            .unwrap();
+    assert!(
+        log.contains("step 4"),
+        "autonomy.log lost lines after stdout closed"
+    );
 }

@@ -10,9 +10,18 @@ use serde_json::Value;
 fn verify(dir: &std::path::Path) -> (i32, Value, String) {
     let out = tempfile::NamedTempFile::new().unwrap();
     let before = snapshot(dir);
-    let o = run(&["verify", "--dir", dir.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    let o = run(&[
+        "verify",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
     assert_eq!(snapshot(dir), before, "verify changed {}", dir.display());
-    let report = std::fs::read(out.path()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+    let report = std::fs::read(out.path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
     (code(&o), report, stderr(&o))
 }
 
@@ -27,12 +36,26 @@ fn violation<'a>(report: &'a Value, code: &str) -> &'a Value {
 
 #[test]
 fn a_healthy_wal_verifies_with_exit_0_and_every_invariant_ok() {
-    let d = wal_dir(&log_of(&[(1, b"{}"), (2, b"[1]"), (3, b"\"x\"")]), Some("3\n"));
+    let d = wal_dir(
+        &log_of(&[(1, b"{}"), (2, b"[1]"), (3, b"\"x\"")]),
+        Some("3\n"),
+    );
     let (code, r, _) = verify(d.path());
     assert_eq!(code, 0);
     assert_eq!(r["pass"], true);
-    for k in ["R1_FIRST_SEQ_IS_ONE", "R2_SEQ_CONTIGUOUS", "R3_SAFESEQ_LE_MAXSEQ", "R4_SAFESEQ_FRAME_EXISTS", "R5_NO_PHANTOMS", "NO_JSON_CORRUPTION"] {
-        assert_eq!(r["invariants"][k], serde_json::json!({"pass": true, "msg": "ok"}), "{k}");
+    for k in [
+        "R1_FIRST_SEQ_IS_ONE",
+        "R2_SEQ_CONTIGUOUS",
+        "R3_SAFESEQ_LE_MAXSEQ",
+        "R4_SAFESEQ_FRAME_EXISTS",
+        "R5_NO_PHANTOMS",
+        "NO_JSON_CORRUPTION",
+    ] {
+        assert_eq!(
+            r["invariants"][k],
+            serde_json::json!({"pass": true, "msg": "ok"}),
+            "{k}"
+        );
     }
     assert_eq!(r["frames"], 3);
 }
@@ -43,7 +66,14 @@ fn first_seq_not_one_breaks_r1() {
     let (code, r, _) = verify(d.path());
     assert_eq!(code, 1);
     let v = violation(&r, "FIRST_SEQ_NOT_ONE");
-    assert_eq!((v["invariant"].as_str(), v["seq"].as_u64(), v["offset"].as_u64()), (Some("R1_FIRST_SEQ_IS_ONE"), Some(2), Some(8)));
+    assert_eq!(
+        (
+            v["invariant"].as_str(),
+            v["seq"].as_u64(),
+            v["offset"].as_u64()
+        ),
+        (Some("R1_FIRST_SEQ_IS_ONE"), Some(2), Some(8))
+    );
     assert_eq!(r["invariants"]["R1_FIRST_SEQ_IS_ONE"]["pass"], false);
 }
 
@@ -64,8 +94,14 @@ fn safe_seq_beyond_the_log_breaks_r3_and_r4() {
     let d = wal_dir(&log_of(&[(1, b"{}"), (2, b"{}")]), Some("9\n"));
     let (code, r, _) = verify(d.path());
     assert_eq!(code, 1);
-    assert_eq!(violation(&r, "SAFESEQ_AHEAD")["invariant"], "R3_SAFESEQ_LE_MAXSEQ");
-    assert_eq!(violation(&r, "SAFESEQ_FRAME_MISSING")["invariant"], "R4_SAFESEQ_FRAME_EXISTS");
+    assert_eq!(
+        violation(&r, "SAFESEQ_AHEAD")["invariant"],
+        "R3_SAFESEQ_LE_MAXSEQ"
+    );
+    assert_eq!(
+        violation(&r, "SAFESEQ_FRAME_MISSING")["invariant"],
+        "R4_SAFESEQ_FRAME_EXISTS"
+    );
 }
 
 #[test]
@@ -73,7 +109,11 @@ fn a_missing_frame_at_safe_seq_breaks_r4_alone_when_later_frames_exist() {
     let d = wal_dir(&log_of(&[(1, b"{}"), (2, b"{}"), (4, b"{}")]), Some("3\n"));
     let (_, r, _) = verify(d.path());
     assert_eq!(violation(&r, "SAFESEQ_FRAME_MISSING")["seq"], 3);
-    assert!(r["violations"].as_array().unwrap().iter().all(|v| v["code"] != "SAFESEQ_AHEAD"));
+    assert!(r["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["code"] != "SAFESEQ_AHEAD"));
 }
 
 #[test]
@@ -82,7 +122,10 @@ fn frames_beyond_safe_seq_are_phantoms_breaking_r5() {
     let (code, r, _) = verify(d.path());
     assert_eq!(code, 1);
     let v = violation(&r, "PHANTOM_ENTRY");
-    assert_eq!((v["invariant"].as_str(), v["seq"].as_u64()), (Some("R5_NO_PHANTOMS"), Some(3)));
+    assert_eq!(
+        (v["invariant"].as_str(), v["seq"].as_u64()),
+        (Some("R5_NO_PHANTOMS"), Some(3))
+    );
 }
 
 #[test]
@@ -91,7 +134,14 @@ fn a_checksummed_non_json_payload_is_json_corrupt() {
     let (code, r, _) = verify(d.path());
     assert_eq!(code, 1);
     let v = violation(&r, "JSON_CORRUPT");
-    assert_eq!((v["invariant"].as_str(), v["seq"].as_u64(), v["offset"].as_u64()), (Some("NO_JSON_CORRUPTION"), Some(2), Some(26)));
+    assert_eq!(
+        (
+            v["invariant"].as_str(),
+            v["seq"].as_u64(),
+            v["offset"].as_u64()
+        ),
+        (Some("NO_JSON_CORRUPTION"), Some(2), Some(26))
+    );
 }
 
 #[test]
@@ -102,7 +152,14 @@ fn a_checksum_failure_in_the_committed_range_is_frame_corrupt_against_r2() {
     let (code, r, _) = verify(d.path());
     assert_eq!(code, 1);
     let v = violation(&r, "FRAME_CORRUPT");
-    assert_eq!((v["invariant"].as_str(), v["seq"].as_u64(), v["offset"].as_u64()), (Some("R2_SEQ_CONTIGUOUS"), Some(2), Some(26)));
+    assert_eq!(
+        (
+            v["invariant"].as_str(),
+            v["seq"].as_u64(),
+            v["offset"].as_u64()
+        ),
+        (Some("R2_SEQ_CONTIGUOUS"), Some(2), Some(26))
+    );
 }
 
 #[test]
@@ -112,7 +169,10 @@ fn a_torn_tail_past_safe_seq_is_frame_corrupt_against_r5() {
     let d = wal_dir(&log, Some("1\n"));
     let (code, r, _) = verify(d.path());
     assert_eq!(code, 1);
-    assert_eq!(violation(&r, "FRAME_CORRUPT")["invariant"], "R5_NO_PHANTOMS");
+    assert_eq!(
+        violation(&r, "FRAME_CORRUPT")["invariant"],
+        "R5_NO_PHANTOMS"
+    );
 }
 
 #[test]
@@ -126,7 +186,13 @@ fn zero_length_and_oversized_length_fields_are_frame_corrupt() {
         let d = wal_dir(&log, Some("2\n"));
         let (code, r, _) = verify(d.path());
         assert_eq!(code, 1, "len {len}");
-        assert!(violation(&r, "FRAME_CORRUPT")["msg"].as_str().unwrap().contains("length field"), "{r:#}");
+        assert!(
+            violation(&r, "FRAME_CORRUPT")["msg"]
+                .as_str()
+                .unwrap()
+                .contains("length field"),
+            "{r:#}"
+        );
     }
 }
 
@@ -136,7 +202,10 @@ fn a_wrong_magic_is_not_a_wal_exit_2() {
     let (code, r, err) = verify(d.path());
     assert_eq!(code, 2, "{err}");
     assert_eq!(r, Value::Null, "a report was written for a non-WAL");
-    assert!(err.contains("is not a WAL") && err.contains("magic"), "{err}");
+    assert!(
+        err.contains("is not a WAL") && err.contains("magic"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -153,7 +222,10 @@ fn a_directory_without_wal_log_is_not_a_wal_exit_2() {
     let d = tempfile::tempdir().unwrap();
     let (code, _, err) = verify(d.path());
     assert_eq!(code, 2);
-    assert!(err.contains("wal.log") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("wal.log") && err.contains("does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -167,7 +239,11 @@ fn garbage_safe_seq_text_is_a_clear_error_exit_2() {
 #[test]
 fn a_missing_directory_and_a_file_instead_of_a_directory_exit_2() {
     let d = tempfile::tempdir().unwrap();
-    let o = run(&["verify", "--dir", d.path().join("missing").to_str().unwrap()]);
+    let o = run(&[
+        "verify",
+        "--dir",
+        d.path().join("missing").to_str().unwrap(),
+    ]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
     let f = d.path().join("file");
@@ -190,8 +266,19 @@ fn verify_does_not_recover_a_wal_with_phantoms_and_a_stale_tmp() {
 #[test]
 fn the_report_prints_to_stdout_without_out() {
     let d = wal_dir(&log_of(&[(1, b"{}")]), Some("1\n"));
-    let o = run(&["verify", "--dir", d.path().to_str().unwrap(), "--arch", "riscv64", "--fs", "xfs"]);
+    let o = run(&[
+        "verify",
+        "--dir",
+        d.path().to_str().unwrap(),
+        "--arch",
+        "riscv64",
+        "--fs",
+        "xfs",
+    ]);
     assert_eq!(code(&o), 0);
     let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!((r["arch"].as_str(), r["fs_type"].as_str()), (Some("riscv64"), Some("xfs")));
+    assert_eq!(
+        (r["arch"].as_str(), r["fs_type"].as_str()),
+        (Some("riscv64"), Some("xfs"))
+    );
 }

@@ -56,12 +56,21 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)
         let e = e.unwrap();
         let m = e.metadata().unwrap();
         if m.is_file() {
-            out.insert(e.file_name().to_string_lossy().into_owned(), (std::fs::read(e.path()).unwrap(), m.modified().unwrap()));
+            out.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                (std::fs::read(e.path()).unwrap(), m.modified().unwrap()),
+            );
         }
     }
     out
 }
 
 pub fn read_json(p: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap()
 }
+
+#[path = "skip.rs"]
+mod skip_log;
+#[allow(unused_imports)] // not every test file skips
+pub use skip_log::skip;

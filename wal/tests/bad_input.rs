@@ -44,7 +44,10 @@ fn wrong_magic_is_not_a_wal_and_is_left_untouched() {
     let err = Wal::open(d.path()).err().expect("opened a non-WAL");
     assert!(matches!(err, Error::NotAWal { .. }), "{err}");
     assert!(err.to_string().contains("magic"), "{err}");
-    assert_eq!(fs::read(d.path().join("wal.log")).unwrap(), b"SQLite format 3\0");
+    assert_eq!(
+        fs::read(d.path().join("wal.log")).unwrap(),
+        b"SQLite format 3\0"
+    );
 }
 
 #[test]
@@ -84,13 +87,22 @@ fn safe_seq_past_the_log_is_a_missing_committed_frame() {
     let log = log_of(&[(1, b"{}"), (2, b"[]")]);
     let d = dir_with(&log, Some(b"5\n"));
     match Wal::open(d.path()) {
-        Err(Error::Corrupt { seq, offset, kind: CorruptKind::Missing, .. }) => {
+        Err(Error::Corrupt {
+            seq,
+            offset,
+            kind: CorruptKind::Missing,
+            ..
+        }) => {
             assert_eq!(seq, Seq::new(3));
             assert_eq!(offset, log.len() as u64);
         }
         other => panic!("{:?}", other.map(|w| w.safe_seq())),
     }
-    assert_eq!(fs::read(d.path().join("wal.log")).unwrap(), log, "recovery changed committed data");
+    assert_eq!(
+        fs::read(d.path().join("wal.log")).unwrap(),
+        log,
+        "recovery changed committed data"
+    );
 }
 
 #[test]
@@ -104,7 +116,12 @@ fn zero_and_oversized_length_fields_in_committed_frames_are_corruption() {
         log.extend_from_slice(&frame);
         let d = dir_with(&log, Some(b"2\n"));
         match Wal::open(d.path()) {
-            Err(Error::Corrupt { seq, offset, kind: CorruptKind::BadLength(l), .. }) => {
+            Err(Error::Corrupt {
+                seq,
+                offset,
+                kind: CorruptKind::BadLength(l),
+                ..
+            }) => {
                 assert_eq!((seq, offset, l), (Seq::new(2), off, len));
             }
             other => panic!("len {len}: {:?}", other.map(|w| w.safe_seq())),
@@ -129,7 +146,10 @@ fn a_damaged_frame_past_safe_seq_is_a_discarded_tail() {
     let d = dir_with(&log, Some(b"2\n"));
     let wal = Wal::open(d.path()).unwrap();
     assert!(wal.recovery().discarded_damaged_tail);
-    assert_eq!(fs::metadata(d.path().join("wal.log")).unwrap().len(), committed as u64);
+    assert_eq!(
+        fs::metadata(d.path().join("wal.log")).unwrap().len(),
+        committed as u64
+    );
 }
 
 #[test]
@@ -139,7 +159,10 @@ fn oversized_and_empty_payloads_are_refused_before_anything_is_written() {
     let big = vec![b' '; 16 * 1024 * 1024 + 1];
     assert!(matches!(wal.append(&big), Err(Error::InvalidPayload(_))));
     assert!(matches!(wal.append(b""), Err(Error::InvalidPayload(_))));
-    assert!(matches!(wal.append_batch::<&[u8]>(&[]), Err(Error::EmptyBatch)));
+    assert!(matches!(
+        wal.append_batch::<&[u8]>(&[]),
+        Err(Error::EmptyBatch)
+    ));
     assert_eq!(fs::metadata(d.path().join("wal.log")).unwrap().len(), 8);
     assert_eq!(wal.append(b"1").unwrap(), Seq::new(1));
 }
@@ -150,5 +173,8 @@ fn a_batch_with_one_bad_payload_commits_nothing() {
     let mut wal = Wal::open(d.path()).unwrap();
     assert!(wal.append_batch(&[&b"1"[..], b"{oops", b"3"]).is_err());
     assert_eq!(wal.safe_seq(), Seq::ZERO);
-    assert_eq!(wal.append_batch(&[&b"1"[..], b"2"]).unwrap(), Seq::new(1)..=Seq::new(2));
+    assert_eq!(
+        wal.append_batch(&[&b"1"[..], b"2"]).unwrap(),
+        Seq::new(1)..=Seq::new(2)
+    );
 }

@@ -104,13 +104,23 @@ fn s12_payloads_round_trip_byte_for_byte() {
 #[test]
 fn the_suite_covers_every_r_and_s_invariant() {
     let ids: Vec<&str> = conformance::CHECKS.iter().map(|c| c.id).collect();
-    for want in ["R1", "R2", "R3", "R4", "R5", "JSON"].into_iter().chain((1..=12).map(|i| Box::leak(format!("S{i}").into_boxed_str()) as &str)) {
-        assert!(ids.contains(&want), "the conformance suite has no check {want}");
+    for want in ["R1", "R2", "R3", "R4", "R5", "JSON"]
+        .into_iter()
+        .chain((1..=12).map(|i| Box::leak(format!("S{i}").into_boxed_str()) as &str))
+    {
+        assert!(
+            ids.contains(&want),
+            "the conformance suite has no check {want}"
+        );
     }
     // The whole suite in one directory, as a cell runs it.
     let dir = tempfile::tempdir().unwrap();
     let results = conformance::run_all(dir.path(), None);
-    let failed: Vec<_> = results.iter().filter(|r| !r.pass).map(|r| format!("{}: {}", r.id, r.msg)).collect();
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| format!("{}: {}", r.id, r.msg))
+        .collect();
     assert!(failed.is_empty(), "{failed:?}");
     assert!(Path::new(&dir.path().join("conformance-S3")).is_dir());
 }
