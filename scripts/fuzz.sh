@@ -2,7 +2,7 @@
 # Runs every cargo-fuzz target for SECONDS each (default 60), starting from the corpus kept in
 # fuzz/corpus/<target>. Installs cargo-fuzz when it is missing; needs the nightly toolchain
 # (rustup toolchain install nightly). New inputs found during the run go to a scratch corpus,
-# so the kept corpus only changes on purpose (see docs/fuzzing.md for the long run).
+# so the kept corpus only changes on purpose (see "Fuzzing" in docs/crash-model.md for the long run).
 #
 #   scripts/fuzz.sh          # ~1 minute per target
 #   scripts/fuzz.sh 3600     # an hour per target
