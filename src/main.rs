@@ -12,6 +12,7 @@ mod cli;
 mod crash_harness;
 mod evidence;
 mod generate;
+mod matrix;
 mod platform;
 mod report;
 mod verify;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::CrashHarness(a) => crash_harness::run(a),
         Command::Generate(a) => generate::run(a),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
+        Command::Matrix(a) => matrix::run(a),
     };
     match result {
         Ok(code) => code,
