@@ -88,7 +88,7 @@ esac
 echo "cross-build: route $ROUTE ($("$RUSTC_BIN" -V))"
 
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/portability-matrix
-export CARGO_TARGET_DIR=${CROSS_TARGET_DIR:-$CACHE/cross-$ROUTE}
+TARGET_DIR=${CROSS_TARGET_DIR:-$CACHE/cross-$ROUTE}
 export RUSTC=$RUSTC_BIN
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # The commit is recorded in every binary; read it here so build.rs does not depend on where
@@ -107,10 +107,14 @@ for a in "${ARCHES[@]}"; do
   fi
   extra=()
   env_extra=()
-  # Debian ships no matching std for riscv64 and s390x: build it from rust-web-src.
+  export CARGO_TARGET_DIR=$TARGET_DIR
+  # Debian ships no matching std for riscv64 and s390x: build it from rust-web-src. Those
+  # builds get their own target directory: build scripts watch RUSTC_BOOTSTRAP, and sharing
+  # one directory with the other targets would rebuild everything at every switch.
   if [[ $ROUTE == debian && ($a == riscv64 || $a == s390x) ]]; then
     extra=(-Zbuild-std=std,panic_abort)
     env_extra=(RUSTC_BOOTSTRAP=1)
+    export CARGO_TARGET_DIR=$TARGET_DIR-build-std
   fi
   upper=$(tr 'a-z-' 'A-Z_' <<<"$triple")
   started=$EPOCHREALTIME

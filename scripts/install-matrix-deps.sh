@@ -57,6 +57,14 @@ rustup_targets_ok() {
   for t in "${TARGETS[@]}"; do grep -qx "$t" <<<"$installed" || return 1; done
 }
 
+debian_route_ok() {
+  [[ -x /usr/bin/cargo && -x /usr/bin/rustc ]] &&
+    [[ -z $(missing_pkgs rustc-web cargo-web rust-web-src libstd-rust-web-dev:arm64) ]]
+}
+
+if [[ $ROUTE == auto ]] && ! rustup_targets_ok && debian_route_ok; then
+  ROUTE=debian # already installed: nothing to download
+fi
 if [[ $ROUTE == auto || $ROUTE == rustup ]]; then
   if rustup_targets_ok; then
     ROUTE=rustup
