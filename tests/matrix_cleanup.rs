@@ -53,13 +53,14 @@ fn a_passing_cell_runs_on_a_fresh_loop_filesystem_and_leaves_nothing_behind() {
         .unwrap()
         .starts_with("/dev/loop"));
     assert_eq!(wv["matrix"]["requested_fs"], "ext4");
-    let schema: serde_json::Value = serde_json::from_str(include_str!(
-        "../schemas/wal_verify.schema.json"
-    ))
-    .unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schemas/wal_verify.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&wv).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "the annotated file breaks the schema: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "the annotated file breaks the schema: {errors:?}"
+    );
     let cmd = std::fs::read_to_string(run.join("cmd.txt")).unwrap();
     assert!(cmd.contains("mkfs.ext4"), "{cmd}");
     assert!(cmd.contains("losetup --find --show"), "{cmd}");
