@@ -1,6 +1,8 @@
 # The project's entry points. `make portability-matrix` runs the native cell; `make test` runs
 # every test. Both install what they need first (scripts/bootstrap.sh).
 
+# rustup installs into ~/.cargo/bin; make finds it there even before the shell is reloaded.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 SEED ?=
 ITERATIONS ?= 20
@@ -37,7 +39,19 @@ portability-crash-harness: build
 
 ## Every test: unit, conformance, CLI and evidence tests.
 test: bootstrap
-	$(CARGO) test --workspace --locked
+	scripts/test.sh
+
+## action.yml and the workflows against their JSON schemas, and actionlint.
+.PHONY: lint-actions
+lint-actions:
+	scripts/lint-actions.sh
+
+## The release gate on the evidence folder; POLICY=phase2 (or a file) and GATE_MODE=nightly change it.
+POLICY ?= phase1
+GATE_MODE ?= release
+.PHONY: gate
+gate: build
+	$(BIN) gate --evidence-dir $(EVIDENCE) --policy $(POLICY) --mode $(GATE_MODE)
 
 ## Prerequisites of the full matrix: QEMU + binfmt_misc, mkfs.xfs, cross toolchains (root).
 matrix-deps:

@@ -16,13 +16,8 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then
-  if [[ -x $HOME/.cargo/bin/cargo ]]; then
-    echo "bootstrap: cargo is in ~/.cargo/bin; add it to PATH (source ~/.cargo/env)" >&2
-    exit 1
-  fi
-  echo "bootstrap: installing the Rust toolchain with rustup" >&2
+  echo "bootstrap: installing the Rust toolchain (rustup, stable) into ~/.cargo" >&2
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
-  echo "bootstrap: run 'source ~/.cargo/env' (or open a new shell), then run make again" >&2
-  exit 1
 fi

@@ -86,6 +86,7 @@ case $ROUTE in
   *) echo "cross-build: CROSS_ROUTE must be rustup or debian, not '$ROUTE'" >&2; exit 2 ;;
 esac
 echo "cross-build: route $ROUTE ($("$RUSTC_BIN" -V))"
+HOST_TRIPLE=$("$RUSTC_BIN" -vV | sed -n 's/^host: //p')
 
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/portability-matrix
 TARGET_DIR=${CROSS_TARGET_DIR:-$CACHE/cross-$ROUTE}
@@ -117,12 +118,16 @@ for a in "${ARCHES[@]}"; do
     export CARGO_TARGET_DIR=$TARGET_DIR-build-std
   fi
   upper=$(tr 'a-z-' 'A-Z_' <<<"$triple")
+  # For the host's own triple the linker setting would also reach build scripts and proc
+  # macros, changing their fingerprints and rebuilding everything when the next target comes:
+  # leave the host triple on its default linker.
+  linker_env=("CARGO_TARGET_${upper}_LINKER=$linker")
+  [[ $triple == "$HOST_TRIPLE" ]] && linker_env=()
   started=$EPOCHREALTIME
   echo "cross-build: $a ($triple, linker $linker${extra:+, ${extra[*]}})"
   # RUSTFLAGS (not the per-target variable) so that with --target they reach only the target's
   # artifacts: build scripts and proc macros stay host-native and are shared by every target.
-  if ! env "${env_extra[@]}" \
-    "CARGO_TARGET_${upper}_LINKER=$linker" \
+  if ! env "${env_extra[@]}" "${linker_env[@]}" \
     "RUSTFLAGS=-C target-feature=+crt-static" \
     "${CARGO[@]}" build --release --locked --no-default-features \
     --bin portability-matrix --target "$triple" "${extra[@]}"; then

@@ -80,14 +80,15 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
     let dmesg_before = evidence::dmesg();
     write_cmd(&run_dir.path, args, seed, &base, &mount)?;
     log.line(&format!(
-        "cell {arch}/{} run-{}: seed {seed}, {} iterations, in {} ({} on {}, {})",
+        "cell {arch}/{} run-{}: seed {seed}, {} iterations, in {} ({} on {}, options {}; {})",
         mount.fs_type,
         run_dir.n,
         args.iterations,
         work.path().display(),
         mount.fs_type,
         mount.source,
-        mount.options
+        mount.options,
+        mount.super_options
     ));
     log.line(&format!(
         "tool {}; kernel {}",
@@ -386,7 +387,7 @@ fn write_cmd(
         "# How to reproduce this run. The seed drives every random choice of the crash harness.\n\
          # tool: portability-matrix {}\n\
          # host kernel: {}\n\
-         # arch: {} ({}-endian); fs: {} on {} at {} ({})\n\
+         # arch: {} ({}-endian); fs: {} on {} at {} (options {}; {})\n\
          # commit certified: {}\n\
          # as invoked:\n\
          {}\n\
@@ -405,6 +406,7 @@ fn write_cmd(
         mount.source,
         mount.mount_point.display(),
         mount.options,
+        mount.super_options,
         args.commit.as_deref().unwrap_or("unknown"),
         argv.join(" "),
         shell_quote(&base.display().to_string()),

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Certifies a write-ahead log's crash-safety invariants across CPU architectures and
 /// filesystems, keeps the evidence, and gates releases on it.
@@ -30,6 +30,10 @@ pub enum Command {
     CrashHarness(CrashHarnessArgs),
     /// Write a large valid WAL, for fixtures and benchmarks.
     Generate(GenerateArgs),
+    /// Decide whether a release may proceed: read every cell's evidence (the workflow run's
+    /// artifacts on GitHub, or a folder), apply the phase policy and the waivers, and print the
+    /// decision. Exit 0 pass, 1 blocked (release mode), 2 the gate could not decide.
+    Gate(GateArgs),
     /// Try to open a WAL directory from a second process and report whether its lock refused
     /// the open (exit 0 refused, 1 opened). Used by the conformance suite's lock check.
     #[command(hide = true)]
@@ -112,6 +116,137 @@ pub struct GenerateArgs {
     /// Entries committed per batch.
     #[arg(long, default_value_t = 4096)]
     pub batch: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Read the evidence from this folder instead of GitHub: the evidence layout
+    /// (<arch>/<fs>/run-<N>/wal_verify.json) or the one actions/download-artifact leaves
+    /// (portability-evidence-<arch>-<fs>/.../wal_verify.json). Wins over --repo/--run-id.
+    #[arg(long)]
+    pub evidence_dir: Option<PathBuf>,
+    /// The repository whose workflow run uploaded the evidence artifacts, as OWNER/NAME.
+    /// The token is read from the environment variable GITHUB_TOKEN.
+    #[arg(long, env = "GITHUB_REPOSITORY", value_parser = RepoSlug::parse)]
+    pub repo: Option<RepoSlug>,
+    /// The workflow run whose artifacts are the evidence.
+    #[arg(long, env = "GITHUB_RUN_ID")]
+    pub run_id: Option<u64>,
+    /// The commit being released: evidence from another commit (or recording none) is STALE.
+    /// Without it, evidence is not checked for staleness.
+    #[arg(long, env = "GITHUB_SHA", value_parser = crate::gate::Sha::parse)]
+    pub sha: Option<crate::gate::Sha>,
+    /// The GitHub REST API base (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub api_url: String,
+    /// The policy: a built-in phase (`phase1`, `phase2`) or the path of a policy file (TOML,
+    /// see docs/gate.md).
+    #[arg(long, value_parser = PolicyChoice::parse, default_value = "phase1")]
+    pub policy: PolicyChoice,
+    /// The waiver folder: every INV-NNN.toml directly in it is loaded. Default: edge/waivers
+    /// when it exists (no waivers otherwise).
+    #[arg(long)]
+    pub waivers: Option<PathBuf>,
+    /// release: exit 1 when a gated cell blocks. nightly: report and warn, exit 0 unless the
+    /// gate could not decide.
+    #[arg(long, value_enum, default_value_t = GateMode::Release)]
+    pub mode: GateMode,
+    /// Write the decision as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Append the decision as markdown here (in a workflow: the step summary).
+    #[arg(long, env = "GITHUB_STEP_SUMMARY")]
+    pub summary: Option<PathBuf>,
+    /// Largest artifact zip downloaded; a bigger one is UNREADABLE. Accepts K, M, G.
+    #[arg(long, value_parser = parse_size, default_value = "64M")]
+    pub max_artifact_size: u64,
+    /// Largest wal_verify.json read (uncompressed). Accepts K, M, G.
+    #[arg(long, value_parser = parse_size, default_value = "16M")]
+    pub max_entry_size: u64,
+    /// Transient GitHub failures (5xx, rate limits, refused connections) are retried with
+    /// backoff until this long after the gate began fetching, such as 2m or 30s; then the gate
+    /// gives up (exit 2). A rate limit that resets later than that is not waited for.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
+    pub retry_budget: std::time::Duration,
+    /// The first retry's delay; each further retry doubles it (up to 30 s).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", hide = true)]
+    pub retry_delay: std::time::Duration,
+    /// Decide as if today were this date (YYYY-MM-DD, UTC), for waiver expiry.
+    #[arg(long, value_parser = parse_date, hide = true)]
+    pub today: Option<jiff::civil::Date>,
+}
+
+/// Which policy the gate applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyChoice {
+    /// A policy shipped with the tool.
+    Builtin(Phase),
+    /// A repository's own policy file.
+    File(PathBuf),
+}
+
+impl PolicyChoice {
+    /// `phase1` and `phase2` name the built-ins; anything else is a file path.
+    pub fn parse(s: &str) -> Result<PolicyChoice, String> {
+        match s {
+            "" => Err("the policy is empty: give phase1, phase2 or a policy file".into()),
+            "phase1" => Ok(PolicyChoice::Builtin(Phase::Phase1)),
+            "phase2" => Ok(PolicyChoice::Builtin(Phase::Phase2)),
+            path => Ok(PolicyChoice::File(PathBuf::from(path))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Cells 1 and 3 gated; 2 and 5 informational; 4 and 6 optional.
+    Phase1,
+    /// Cells 1-5 gated; 6 optional.
+    Phase2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateMode {
+    /// Strict: a blocking cell exits 1.
+    Release,
+    /// Report and warn; exit 0 unless the gate could not decide.
+    Nightly,
+}
+
+/// A GitHub repository, OWNER/NAME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoSlug {
+    pub owner: String,
+    pub name: String,
+}
+
+impl RepoSlug {
+    pub fn parse(s: &str) -> Result<RepoSlug, String> {
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        match s.split_once('/') {
+            Some((owner, name)) if ok(owner) && ok(name) => Ok(RepoSlug {
+                owner: owner.into(),
+                name: name.into(),
+            }),
+            _ => Err(format!("{s:?} is not a repository; write it as OWNER/NAME")),
+        }
+    }
+}
+
+impl std::fmt::Display for RepoSlug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// Parses "2026-03-31".
+pub fn parse_date(s: &str) -> Result<jiff::civil::Date, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a date; write it as YYYY-MM-DD"))
 }
 
 #[derive(Debug, Args)]

@@ -263,10 +263,10 @@ pub fn run_harness(
 
 pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(clock_seed);
-    println!(
+    crate::evidence::say(&format!(
         "crash harness: seed {seed} ({} iterations)",
         args.iterations
-    );
+    ));
     let tmp;
     let root: PathBuf = match &args.dir {
         Some(d) => {
@@ -281,7 +281,7 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
         }
     };
     let run = run_harness(seed, args.iterations, args.iteration, &root, &mut |l| {
-        println!("{l}")
+        crate::evidence::say(l)
     });
     if let Some(out) = &args.out {
         let records: Vec<&IterationRecord> = run.outcomes.iter().map(|o| &o.record).collect();
@@ -289,19 +289,90 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
         std::fs::write(out, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    println!(
+    crate::evidence::say(&format!(
         "crash harness: {} passed, {} failed (seed {seed})",
         run.passed(),
         run.failed()
-    );
+    ));
     if run.failed() > 0 {
         for o in run.outcomes.iter().filter(|o| !o.record.pass) {
-            println!(
+            crate::evidence::say(&format!(
                 "replay: portability-matrix crash-harness --seed {seed} --iteration {}",
                 o.record.index
-            );
+            ));
         }
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(fault: Fault) -> (String, wal::verify::Report) {
+        let root = tempfile::tempdir().unwrap();
+        let payloads: Vec<Vec<u8>> = (1..=4)
+            .map(|i| format!("{{\"i\":{i}}}").into_bytes())
+            .collect();
+        let extra = [
+            b"{\"i\":5}".to_vec(),
+            b"{\"i\":6,\"pad\":\"xxxxxxxx\"}".to_vec(),
+        ];
+        iterate(&root.path().join("w"), 4, fault, &payloads, &extra, 20).unwrap()
+    }
+
+    #[test]
+    fn phantom_frame_is_discarded_on_recovery() {
+        let (msg, report) = one(Fault::Phantom);
+        assert!(report.pass() && msg.contains("phantom"), "{msg}");
+    }
+
+    #[test]
+    fn torn_tail_frame_is_truncated_on_recovery() {
+        let (msg, report) = one(Fault::TornTail);
+        assert!(report.pass() && msg.contains("20 bytes cut"), "{msg}");
+    }
+
+    #[test]
+    fn stale_safe_seq_tmp_is_removed_on_recovery() {
+        let (msg, report) = one(Fault::StaleTmp);
+        assert!(report.pass() && msg.contains("0 bytes cut"), "{msg}");
+    }
+
+    #[test]
+    fn phantom_plus_torn_tail_are_both_discarded_on_recovery() {
+        let (msg, report) = one(Fault::PhantomAndTorn);
+        assert!(report.pass() && msg.contains("phantom_and_torn"), "{msg}");
+    }
+
+    #[test]
+    fn each_iteration_draws_from_its_own_stream() {
+        let mut a = iteration_rng(7, 3);
+        let mut b = iteration_rng(7, 3);
+        let mut c = iteration_rng(7, 4);
+        let (x, y, z): (u64, u64, u64) = (a.random(), b.random(), c.random());
+        assert_eq!(x, y);
+        assert_ne!(x, z);
+    }
+
+    #[test]
+    fn clock_seeds_are_exact_in_json_doubles() {
+        let s = clock_seed();
+        assert!(s < 1 << 53);
+        assert_eq!(s as f64 as u64, s);
+    }
+
+    #[test]
+    fn an_iteration_that_cannot_set_up_fails_with_a_message_instead_of_panicking() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("iter-0"), "in the way").unwrap();
+        let o = run_iteration(1, 0, root.path());
+        assert!(!o.record.pass);
+        assert!(
+            o.record.message.contains("cannot clear"),
+            "{}",
+            o.record.message
+        );
+    }
 }

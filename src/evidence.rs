@@ -67,11 +67,19 @@ impl Log {
     }
 
     pub fn line(&mut self, s: &str) {
-        println!("{s}");
+        say(s);
         if let Err(e) = writeln!(self.file, "{s}") {
             eprintln!("warning: cannot append to {}: {e}", self.path.display());
         }
     }
+}
+
+/// Prints a line to stdout. A closed stdout (`| head`, a dead terminal) is not a reason to stop
+/// a cell half-way: the line still reaches `autonomy.log`, so write errors are ignored here.
+pub fn say(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{s}");
 }
 
 /// The kernel ring buffer, or a line saying why it could not be read.

@@ -11,6 +11,7 @@ mod cell;
 mod cli;
 mod crash_harness;
 mod evidence;
+mod gate;
 mod generate;
 mod matrix;
 mod platform;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::CrashHarness(a) => crash_harness::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Gate(a) => gate::run(a),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(a),
     };

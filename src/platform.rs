@@ -51,8 +51,10 @@ pub struct Mount {
     pub mount_point: PathBuf,
     /// The mounted device or source.
     pub source: String,
-    /// Per-mount and superblock options, as in mountinfo.
+    /// Per-mount options (rw, relatime…), as in mountinfo.
     pub options: String,
+    /// Superblock options (the filesystem's own: data=ordered, inode64…).
+    pub super_options: String,
 }
 
 /// Finds the mount holding `path` (which must exist).
@@ -93,7 +95,8 @@ pub fn mount_in_table(table: &str, path: &Path) -> Option<Mount> {
             fs_type: r[0].to_string(),
             mount_point,
             source: unescape(r[1]),
-            options: format!("{},{}", l[5], r[2]),
+            options: l[5].to_string(),
+            super_options: r[2].to_string(),
         });
     }
     best
@@ -184,7 +187,8 @@ mod tests {
         let m = mount_in_table(TABLE, Path::new("/mnt/pm cell/wal")).unwrap();
         assert_eq!(m.fs_type, "xfs");
         assert_eq!(m.source, "/dev/loop0");
-        assert!(m.options.contains("inode64"));
+        assert_eq!(m.options, "rw,relatime");
+        assert!(m.super_options.contains("inode64"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             std::fs::write(path, json + "\n")
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        None => println!("{json}"),
+        None => crate::evidence::say(&json),
     }
     let verdict = if r.pass() {
         "all invariants hold"

@@ -30,11 +30,11 @@ fn can_emulate_arm64() -> Result<(), String> {
 
 fn wrong_arch_cell(extra: &[&str]) -> Option<(Scratch, serde_json::Value, Option<i32>)> {
     if let Err(why) = can_emulate_arm64() {
-        eprintln!("SKIP: {why}");
+        skip(&why);
         return None;
     }
     let Some(fs) = cell_fs() else {
-        eprintln!("SKIP: cannot tell the temp dir's filesystem");
+        skip("cannot tell the temp dir's filesystem");
         return None;
     };
     let s = Scratch::new();
@@ -89,7 +89,7 @@ fn an_amd64_binary_in_the_arm64_slot_makes_the_cell_fail() {
 #[test]
 fn an_amd64_binary_under_explicit_qemu_aarch64_makes_the_cell_fail() {
     if find_program("qemu-aarch64-static").is_none() {
-        eprintln!("SKIP: qemu-aarch64-static is not installed");
+        skip("qemu-aarch64-static is not installed");
         return;
     }
     let Some((s, m, code)) = wrong_arch_cell(&["--emulation", "explicit"]) else {

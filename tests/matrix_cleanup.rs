@@ -20,7 +20,7 @@ fn host_arch() -> &'static str {
 #[test]
 fn a_passing_cell_runs_on_a_fresh_loop_filesystem_and_leaves_nothing_behind() {
     if let Err(why) = need_loop_fs("ext4") {
-        eprintln!("SKIP: {why}");
+        skip(&why);
         return;
     }
     let s = Scratch::new();
@@ -70,7 +70,7 @@ fn a_passing_cell_runs_on_a_fresh_loop_filesystem_and_leaves_nothing_behind() {
 #[test]
 fn a_failing_cell_is_fail_and_its_filesystem_is_still_removed() {
     if let Err(why) = need_loop_fs("ext4") {
-        eprintln!("SKIP: {why}");
+        skip(&why);
         return;
     }
     let s = Scratch::new();
@@ -102,7 +102,7 @@ fn a_failing_cell_is_fail_and_its_filesystem_is_still_removed() {
 #[test]
 fn a_crashing_cell_is_fail_and_its_filesystem_is_still_removed() {
     if let Err(why) = need_loop_fs("ext4") {
-        eprintln!("SKIP: {why}");
+        skip(&why);
         return;
     }
     let s = Scratch::new();
@@ -124,7 +124,7 @@ fn a_crashing_cell_is_fail_and_its_filesystem_is_still_removed() {
 #[test]
 fn sigint_during_a_cell_stops_it_and_removes_its_filesystem() {
     if let Err(why) = need_loop_fs("ext4") {
-        eprintln!("SKIP: {why}");
+        skip(&why);
         return;
     }
     let s = Scratch::new();

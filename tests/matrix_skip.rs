@@ -77,7 +77,7 @@ fn a_skipped_extra_cell_does_not_fail_the_seed_policy() {
 #[test]
 fn without_root_a_loop_filesystem_is_skip_naming_root() {
     let Some(tmp_fs) = fs_of(&std::env::temp_dir()) else {
-        eprintln!("SKIP: cannot tell the temp dir's filesystem");
+        skip("cannot tell the temp dir's filesystem");
         return;
     };
     // A filesystem the temp dir is not, whose mkfs is here: only root is missing.
@@ -85,7 +85,9 @@ fn without_root_a_loop_filesystem_is_skip_naming_root() {
         .into_iter()
         .find(|f| *f != tmp_fs && find_program(&format!("mkfs.{f}")).is_some())
     else {
-        eprintln!("SKIP: no mkfs for a filesystem other than the temp dir's ({tmp_fs})");
+        skip(&format!(
+            "no mkfs for a filesystem other than the temp dir's ({tmp_fs})"
+        ));
         return;
     };
     let s = Scratch::new();
@@ -93,7 +95,7 @@ fn without_root_a_loop_filesystem_is_skip_naming_root() {
     if is_root() {
         // Drop to nobody for real; the scratch dir must then be theirs to write.
         let Some(setpriv) = find_program("setpriv") else {
-            eprintln!("SKIP: running as root and setpriv (util-linux) is missing");
+            skip("running as root and setpriv (util-linux) is missing");
             return;
         };
         for p in [s.dir.path().to_path_buf(), s.tmp(), s.binaries()] {
@@ -110,10 +112,10 @@ fn without_root_a_loop_filesystem_is_skip_naming_root() {
             .output()
             .unwrap();
         if !probe.status.success() {
-            eprintln!(
-                "SKIP: nobody cannot run {BIN}: {}",
+            skip(&format!(
+                "nobody cannot run {BIN}: {}",
                 String::from_utf8_lossy(&probe.stderr)
-            );
+            ));
             return;
         }
         let args: Vec<_> = std::iter::once(cmd.get_program().to_owned())

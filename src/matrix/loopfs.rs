@@ -284,14 +284,34 @@ fn version_of(program: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Says why the test cannot run here, and records it for scripts/test.sh, which then does
+    /// not count the test as passed.
+    fn skip(reason: &str) {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("unknown test")
+            .to_string();
+        eprintln!("SKIP {name}: {reason}");
+        if let Ok(log) = std::env::var("PM_SKIP_LOG") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+            {
+                let _ = writeln!(f, "{name}: {reason}");
+            }
+        }
+    }
+
     fn root_and_mkfs_ext4() -> Option<PathBuf> {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIP: loop filesystems need root");
+            skip("loop filesystems need root");
             return None;
         }
         let m = crate::matrix::emulation::find_program("mkfs.ext4");
         if m.is_none() {
-            eprintln!("SKIP: mkfs.ext4 is not installed");
+            skip("mkfs.ext4 is not installed");
         }
         m
     }

@@ -6,6 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "../common/skip.rs"]
+mod skip_log;
+pub use skip_log::skip;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_portability-matrix");
 
 pub fn is_root() -> bool {

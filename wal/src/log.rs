@@ -111,7 +111,7 @@ impl<S: Storage> Wal<S> {
         {
             match item {
                 Scanned::Frame { offset, seq, .. } => {
-                    if (seq.get() - 1) % INDEX_EVERY == 0 {
+                    if (seq.get() - 1).is_multiple_of(INDEX_EVERY) {
                         index.push((seq, offset));
                     }
                 }
@@ -173,7 +173,7 @@ impl<S: Storage> Wal<S> {
             let p = p.as_ref();
             check_payload(p)?;
             seq = seq.next().ok_or(Error::SeqOverflow)?;
-            if (seq.get() - 1) % INDEX_EVERY == 0 {
+            if (seq.get() - 1).is_multiple_of(INDEX_EVERY) {
                 new_index.push((seq, self.end + buf.len() as u64));
             }
             format::encode_frame(seq, p, &mut buf);

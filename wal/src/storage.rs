@@ -23,6 +23,7 @@ pub enum OpenMode {
 }
 
 /// One open file.
+#[allow(clippy::len_without_is_empty)] // a file's length is an I/O query, not a container size
 pub trait StorageFile {
     /// Current length in bytes.
     fn len(&self) -> io::Result<u64>;

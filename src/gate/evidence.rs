@@ -1,0 +1,468 @@
+//! Turning evidence into `Observation`s: what a `wal_verify.json` says about its cell, and
+//! where to find it, in a folder or in a downloaded artifact.
+//!
+//! Both sources end in the same function, `classify`, so the offline gate (`--evidence-dir`)
+//! and the GitHub gate reach the same decision on the same evidence. A folder may hold the
+//! evidence layout (`<arch>/<fs>/run-<N>/wal_verify.json`) or the one `actions/download-artifact`
+//! leaves (`portability-evidence-<arch>-<fs>/…/wal_verify.json`); an artifact is a zip of
+//! either. In every case only the newest `run-<N>` counts: a newer run that left no readable
+//! `wal_verify.json` is UNREADABLE, never replaced by an older run that passed.
+//!
+//! Archives are read in memory and only their `wal_verify.json` entries are decompressed, each
+//! under a size cap; nothing is ever written to a path taken from an archive, and an archive
+//! holding an entry whose name escapes its root (`../x`, `/etc/x`) is not evidence at all.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use super::decision::{Observation, Status};
+use super::policy::CellId;
+
+/// Artifacts holding a cell's evidence are named `portability-evidence-<arch>-<fs>`.
+pub const ARTIFACT_PREFIX: &str = "portability-evidence-";
+
+const FILE: &str = "wal_verify.json";
+
+/// The cell an artifact (or download-artifact folder) name stands for: `None` when the name
+/// is not an evidence artifact's, an error when it is one but the rest is not "arch-fs".
+pub fn cell_from_artifact_name(name: &str) -> Option<Result<CellId, String>> {
+    let rest = name.strip_prefix(ARTIFACT_PREFIX)?;
+    Some(match rest.split_once('-') {
+        Some((arch, fs)) => CellId::new(arch, fs),
+        None => Err(format!(
+            "{name:?} does not end in <arch>-<fs>, such as {ARTIFACT_PREFIX}amd64-ext4"
+        )),
+    })
+}
+
+/// The commit being released: evidence from any other commit is STALE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sha(String);
+
+impl Sha {
+    /// Accepts 7 to 64 hex digits; a short SHA matches the full SHAs it is a prefix of.
+    pub fn parse(s: &str) -> Result<Sha, String> {
+        let s = s.trim().to_ascii_lowercase();
+        if (7..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Sha(s))
+        } else {
+            Err(format!("{s:?} is not a commit SHA (7 to 64 hex digits)"))
+        }
+    }
+
+    pub fn matches(&self, other: &str) -> bool {
+        other.to_ascii_lowercase().starts_with(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The part of `wal_verify.json` the gate reads (schemas/wal_verify.schema.json has it all).
+/// Fields are optional here so that a missing one is reported by name, not by serde.
+#[derive(Deserialize)]
+struct Evidence {
+    arch: Option<String>,
+    fs_type: Option<String>,
+    pass: Option<bool>,
+    rename_atomic: Option<String>,
+    invariants: Option<BTreeMap<String, Check>>,
+    #[serde(default)]
+    conformance: Vec<ConformanceCheck>,
+    #[serde(default)]
+    commit: Option<String>,
+    run_n: Option<u32>,
+    /// A cell that did not run (no emulator, no filesystem) says so with `skipped: true`.
+    #[serde(default)]
+    skipped: bool,
+    #[serde(default)]
+    skip_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Check {
+    pass: bool,
+}
+
+#[derive(Deserialize)]
+struct ConformanceCheck {
+    id: String,
+    pass: bool,
+}
+
+fn observation(cell: &CellId, status: Status, note: String, source: &str) -> Observation {
+    Observation {
+        cell: cell.clone(),
+        status,
+        failing: vec![],
+        note,
+        source: source.to_string(),
+    }
+}
+
+pub fn unreadable(cell: &CellId, note: String, source: &str) -> Observation {
+    observation(cell, Status::Unreadable, note, source)
+}
+
+/// What one `wal_verify.json` says about `cell`, the cell it is filed under.
+pub fn classify(json: &[u8], cell: &CellId, sha: Option<&Sha>, source: &str) -> Observation {
+    let e: Evidence = match serde_json::from_slice(json) {
+        Ok(e) => e,
+        Err(err) => return unreadable(cell, format!("{FILE} is malformed: {err}"), source),
+    };
+    let (Some(arch), Some(fs)) = (&e.arch, &e.fs_type) else {
+        return unreadable(cell, format!("{FILE} has no arch or fs_type"), source);
+    };
+    if *arch != cell.arch || *fs != cell.fs {
+        return unreadable(
+            cell,
+            format!("{FILE} is evidence for {arch}/{fs}, but it is filed as {cell}"),
+            source,
+        );
+    }
+    if let Some(sha) = sha {
+        let stale = match &e.commit {
+            Some(c) if sha.matches(c) => None,
+            Some(c) => Some(format!("evidence is from commit {c}, not {}", sha.as_str())),
+            None => Some(format!(
+                "evidence records no commit, so it may not be from {}",
+                sha.as_str()
+            )),
+        };
+        if let Some(note) = stale {
+            return observation(cell, Status::Stale, note, source);
+        }
+    }
+    if e.skipped {
+        let why = e.skip_reason.as_deref().unwrap_or("no reason given");
+        return observation(cell, Status::Skip, format!("skipped: {why}"), source);
+    }
+    let (Some(pass), Some(rename), Some(invariants)) = (e.pass, &e.rename_atomic, &e.invariants)
+    else {
+        let note = format!("{FILE} lacks pass, rename_atomic or invariants");
+        return unreadable(cell, note, source);
+    };
+    if let Some(k) = wal::verify::Invariant::ALL
+        .iter()
+        .map(|i| i.key())
+        .find(|k| !invariants.contains_key(*k))
+    {
+        let note = format!("{FILE} does not report the invariant {k}");
+        return unreadable(cell, note, source);
+    }
+    let mut failing: Vec<String> = invariants
+        .iter()
+        .filter(|(_, c)| !c.pass)
+        .map(|(k, _)| k.clone())
+        .collect();
+    failing.extend(
+        e.conformance
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.id.clone()),
+    );
+    match rename.as_str() {
+        "PASS" => {}
+        "FAIL" => failing.push("RENAME_ATOMIC".into()),
+        other => {
+            let note = format!("{FILE} has rename_atomic {other:?}, neither PASS nor FAIL");
+            return unreadable(cell, note, source);
+        }
+    }
+    failing.sort();
+    failing.dedup();
+    let run = e.run_n.map(|n| format!("run-{n}: ")).unwrap_or_default();
+    match (pass, failing.is_empty()) {
+        (true, true) => observation(cell, Status::Pass, format!("{run}certified"), source),
+        (true, false) => unreadable(
+            cell,
+            format!(
+                "{FILE} says pass but reports failures ({})",
+                failing.join(", ")
+            ),
+            source,
+        ),
+        (false, _) => {
+            let what = if failing.is_empty() {
+                "a step failed (no invariant named)".to_string()
+            } else {
+                format!("failed: {}", failing.join(", "))
+            };
+            Observation {
+                failing,
+                ..observation(cell, Status::Fail, format!("{run}{what}"), source)
+            }
+        }
+    }
+}
+
+/// Text on one line: control characters (newlines, escapes) become spaces. Everything taken
+/// from evidence or a server goes through this before it is shown.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The first `max` bytes of a body, as one line of text.
+#[cfg(feature = "github")]
+pub fn excerpt(bytes: &[u8], max: usize) -> String {
+    one_line(&String::from_utf8_lossy(&bytes[..bytes.len().min(max)]))
+        .trim()
+        .to_string()
+}
+
+/// The run number a path is filed under: its last `run-<N>` component.
+fn run_number(path: &str) -> Option<u32> {
+    path.split('/')
+        .filter_map(|c| c.strip_prefix("run-")?.parse::<u32>().ok())
+        .next_back()
+}
+
+/// Of several `wal_verify.json` paths (relative, '/'-separated), the newest run's. With one
+/// path, that one; with several, each must sit under a distinct `run-<N>`.
+pub fn pick_newest(paths: &[String]) -> Result<usize, String> {
+    match paths.len() {
+        0 => return Err(format!("no {FILE} in it")),
+        1 => return Ok(0),
+        _ => {}
+    }
+    let mut best: Option<(u32, usize)> = None;
+    let mut tie = false;
+    for (i, p) in paths.iter().enumerate() {
+        let Some(n) = run_number(p) else {
+            return Err(format!(
+                "{} {FILE} files and {p} is not under a run-<N> folder, so the newest is unknown",
+                paths.len()
+            ));
+        };
+        match best {
+            Some((b, _)) if b > n => {}
+            Some((b, _)) if b == n => tie = true,
+            _ => {
+                best = Some((n, i));
+                tie = false;
+            }
+        }
+    }
+    let (n, i) = best.expect("two or more paths");
+    if tie {
+        return Err(format!("more than one {FILE} for run-{n}"));
+    }
+    Ok(i)
+}
+
+/// Reads a file of at most `cap` bytes.
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot open {FILE}: {e}"))?;
+    let mut buf = Vec::new();
+    f.take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {FILE}: {e}"))?;
+    if buf.len() as u64 > cap {
+        return Err(format!("{FILE} is larger than the {cap}-byte cap"));
+    }
+    Ok(buf)
+}
+
+/// Every directory entry of `dir` that is a directory (symbolic links are not followed).
+fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
+        let ty = e
+            .file_type()
+            .with_context(|| format!("cannot read {}", dir.display()))?;
+        if let (true, Some(name)) = (ty.is_dir(), e.file_name().to_str()) {
+            if !name.starts_with('.') {
+                out.push((name.to_string(), e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every `wal_verify.json` under `dir`, as '/'-separated paths relative to it.
+fn find_files(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<String>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
+        let ty = e
+            .file_type()
+            .with_context(|| format!("cannot read {}", dir.display()))?;
+        let Some(name) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let rel = format!("{prefix}{name}");
+        if ty.is_dir() && depth > 0 {
+            find_files(&e.path(), &format!("{rel}/"), depth - 1, out)?;
+        } else if ty.is_file() && name == FILE {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// What a folder of evidence says, in either layout. The same cell in two places is an error:
+/// which one is the evidence would be a guess.
+pub fn read_dir(root: &Path, sha: Option<&Sha>, entry_cap: u64) -> Result<Vec<Observation>> {
+    if !root.is_dir() {
+        bail!("the evidence folder {} does not exist", root.display());
+    }
+    // Each cell: the folder its candidate files are relative to, and the files.
+    let mut found: BTreeMap<CellId, (PathBuf, Vec<String>)> = BTreeMap::new();
+    let mut claim = |cell: CellId, base: PathBuf, files: Vec<String>| -> Result<()> {
+        if let Some((first, _)) = found.get(&cell) {
+            bail!(
+                "the evidence for {cell} is in both {} and {}; keep one",
+                first.display(),
+                base.display()
+            );
+        }
+        found.insert(cell, (base, files));
+        Ok(())
+    };
+    for (name, path) in subdirs(root)? {
+        match cell_from_artifact_name(&name) {
+            // The layout actions/download-artifact leaves.
+            Some(Ok(cell)) => {
+                let mut files = Vec::new();
+                find_files(&path, "", 8, &mut files)?;
+                files.sort();
+                claim(cell, path, files)?;
+            }
+            Some(Err(e)) => bail!("in {}: {e}", root.display()),
+            // The evidence layout: <arch>/<fs>/run-<N>/. Folders without runs are not cells.
+            None => {
+                for (fs, fs_path) in subdirs(&path)? {
+                    let newest = subdirs(&fs_path)?
+                        .into_iter()
+                        .filter_map(|(r, _)| run_number(&r).map(|n| (n, r)))
+                        .max();
+                    let (Some((_, newest)), Ok(cell)) = (newest, CellId::new(&name, &fs)) else {
+                        continue;
+                    };
+                    // Only the newest run counts; without its file the cell is unreadable
+                    // (pick_newest says so), however good an older run was.
+                    let run_dir = fs_path.join(newest);
+                    let files = if run_dir.join(FILE).is_file() {
+                        vec![FILE.to_string()]
+                    } else {
+                        vec![]
+                    };
+                    claim(cell, run_dir, files)?;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (cell, (base, files)) in found {
+        let o = match pick_newest(&files) {
+            Err(why) => unreadable(&cell, why, &base.display().to_string()),
+            Ok(i) => {
+                let path = base.join(&files[i]);
+                let source = path.display().to_string();
+                match read_capped(&path, entry_cap) {
+                    Ok(bytes) => classify(&bytes, &cell, sha, &source),
+                    Err(why) => unreadable(&cell, why, &source),
+                }
+            }
+        };
+        out.push(o);
+    }
+    Ok(out)
+}
+
+/// Whether a download starts like a zip archive (a local file header, or the end record of an
+/// empty archive).
+#[cfg(feature = "github")]
+pub fn looks_like_zip(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
+}
+
+/// Whether an archive entry name is relative and stays inside the archive: no leading slash or
+/// backslash, no `..` component, no drive letter, no NUL. Stricter than `enclosed_name`, which
+/// accepts some of these and rewrites them.
+#[cfg(feature = "github")]
+fn plain_name(name: &str) -> bool {
+    !name.starts_with(['/', '\\'])
+        && !name.contains([':', '\0'])
+        && name.split(['/', '\\']).all(|c| c != "..")
+}
+
+/// What a downloaded artifact (a zip, held in memory) says about `cell`.
+#[cfg(feature = "github")]
+pub fn read_zip(
+    bytes: &[u8],
+    cell: &CellId,
+    sha: Option<&Sha>,
+    entry_cap: u64,
+    source: &str,
+) -> Observation {
+    if !looks_like_zip(bytes) {
+        let head = excerpt(bytes, 40);
+        let note = format!("the download is not a zip archive (it begins {head:?})");
+        return unreadable(cell, note, source);
+    }
+    let mut zip = match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
+        Ok(z) => z,
+        Err(e) => return unreadable(cell, format!("the zip cannot be read: {e}"), source),
+    };
+    let mut names = Vec::new();
+    let mut indices = Vec::new();
+    for i in 0..zip.len() {
+        let entry = match zip.by_index_raw(i) {
+            Ok(f) => f,
+            Err(e) => return unreadable(cell, format!("the zip cannot be read: {e}"), source),
+        };
+        let Some(safe) = entry.enclosed_name().filter(|_| plain_name(entry.name())) else {
+            let note = format!(
+                "the zip holds an entry named {:?}, which escapes the archive; it is not evidence",
+                entry.name()
+            );
+            return unreadable(cell, note, source);
+        };
+        let rel: Vec<String> = safe
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if !entry.is_dir() && rel.last().is_some_and(|n| n == FILE) {
+            names.push(rel.join("/"));
+            indices.push(i);
+        }
+    }
+    let i = match pick_newest(&names) {
+        Ok(i) => i,
+        Err(why) => return unreadable(cell, why, source),
+    };
+    let source = format!("{source}:{}", names[i]);
+    let mut entry = match zip.by_index(indices[i]) {
+        Ok(f) => f,
+        Err(e) => return unreadable(cell, format!("cannot read {FILE}: {e}"), &source),
+    };
+    if entry.size() > entry_cap {
+        let note = format!(
+            "{FILE} is {} bytes uncompressed, over the {entry_cap}-byte cap",
+            entry.size()
+        );
+        return unreadable(cell, note, &source);
+    }
+    let mut buf = Vec::new();
+    if let Err(e) = (&mut entry).take(entry_cap + 1).read_to_end(&mut buf) {
+        return unreadable(cell, format!("cannot read {FILE}: {e}"), &source);
+    }
+    if buf.len() as u64 > entry_cap {
+        let note = format!("{FILE} is over the {entry_cap}-byte cap");
+        return unreadable(cell, note, &source);
+    }
+    classify(&buf, cell, sha, &source)
+}
+
+#[cfg(test)]
+#[path = "evidence_tests.rs"]
+mod tests;

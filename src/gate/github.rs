@@ -1,0 +1,464 @@
+//! The gate's only contact with GitHub: list a workflow run's artifacts and download the
+//! evidence ones, through octocrab.
+//!
+//! octocrab 0.54 needs help in three places, and this module is where it gets it:
+//! - `list_workflow_run_artifacts` ignores `per_page`/`page`, so pages are requested by hand
+//!   (`?per_page=100&page=N`) and the count is checked against `total_count`;
+//! - `download_artifact` follows the redirect and returns any body, error pages included, all
+//!   in memory. Here the API client does not follow redirects: the 302's `Location` is fetched
+//!   by a second client that has no token at all (so the storage host can never see it), the
+//!   status is checked, the body is read frame by frame and dropped as soon as it passes the
+//!   size cap, and `evidence::read_zip` checks the zip magic before anything else;
+//! - its retry layer knows nothing of rate limits, so transient answers (5xx, 429, 403 with
+//!   rate-limit headers, connection errors) are retried here, honouring `Retry-After` and
+//!   `X-RateLimit-Reset`, within one total budget of waiting for the whole run.
+//!
+//! Failing to list the artifacts, or a download still failing transiently when the budget is
+//! spent, means the gate could not decide (exit 2). A definite answer about one artifact (404,
+//! 410, not a zip, too big) is that cell's status instead.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use serde::Deserialize;
+
+use super::decision::{Observation, Status};
+use super::evidence::{self, Sha, ARTIFACT_PREFIX};
+use super::policy::CellId;
+use super::Gathered;
+use crate::cli::RepoSlug;
+
+pub struct Config<'a> {
+    pub api_url: &'a str,
+    pub token: String,
+    pub repo: &'a RepoSlug,
+    pub run_id: u64,
+    pub sha: Option<&'a Sha>,
+    pub max_artifact_size: u64,
+    pub max_entry_size: u64,
+    pub retry_delay: Duration,
+    pub retry_budget: Duration,
+}
+
+/// What octocrab hands back as a response body.
+type Body = http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>;
+
+/// One page of `GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts`.
+#[derive(Deserialize)]
+struct ArtifactPage {
+    total_count: u64,
+    artifacts: Vec<Artifact>,
+}
+
+#[derive(Deserialize, Clone)]
+struct Artifact {
+    id: u64,
+    name: String,
+    #[serde(default)]
+    size_in_bytes: u64,
+    #[serde(default)]
+    expired: bool,
+    created_at: Option<String>,
+    expires_at: Option<String>,
+    workflow_run: Option<WorkflowRun>,
+}
+
+#[derive(Deserialize, Clone)]
+struct WorkflowRun {
+    head_sha: Option<String>,
+}
+
+/// The largest artifact list page read (GitHub's are a few tens of KiB).
+const MAX_PAGE_BYTES: u64 = 8 << 20;
+/// The longest single wait between retries when the server does not say.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Redirects followed on the storage side after the API's own.
+const MAX_REDIRECTS: usize = 5;
+
+pub fn fetch(cfg: &Config) -> Result<Gathered> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    let token = cfg.token.clone();
+    rt.block_on(fetch_async(cfg))
+        .map_err(|e| anyhow!("{}", redact(&format!("{e:#}"), &token)))
+}
+
+/// Removes the token from a message, should any error ever carry it.
+fn redact(s: &str, token: &str) -> String {
+    if token.len() >= 4 {
+        s.replace(token, "***")
+    } else {
+        s.to_string()
+    }
+}
+
+struct Client {
+    api: Octocrab,
+    /// No token: the storage host behind the redirect never sees it.
+    storage: Octocrab,
+    started: Instant,
+    budget: Duration,
+    delay: Duration,
+}
+
+fn builder() -> octocrab::OctocrabBuilder<
+    octocrab::NoSvc,
+    octocrab::DefaultOctocrabBuilderConfig,
+    octocrab::NoAuth,
+    octocrab::NotLayerReady,
+> {
+    Octocrab::builder()
+        .set_connect_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(120)))
+}
+
+async fn fetch_async(cfg: &Config<'_>) -> Result<Gathered> {
+    let api = builder()
+        .base_uri(cfg.api_url)
+        .with_context(|| format!("{:?} is not a usable API URL", cfg.api_url))?
+        .personal_token(cfg.token.clone())
+        .build()
+        .context("cannot set up the GitHub client")?;
+    let storage = builder()
+        .build()
+        .context("cannot set up the download client")?;
+    let client = Client {
+        api,
+        storage,
+        started: Instant::now(),
+        budget: cfg.retry_budget,
+        delay: cfg.retry_delay,
+    };
+    let (newest, mut notes) = newest_by_cell(list(&client, cfg).await?);
+    let mut observations = Vec::new();
+    for (cell, a) in newest {
+        observations.push(observe(&client, cfg, cell, &a).await?);
+    }
+    if observations.is_empty() {
+        notes.push(format!("the run has no {ARTIFACT_PREFIX}* artifacts"));
+    }
+    Ok(Gathered {
+        observations,
+        notes,
+        source: format!("GitHub {} run {}", cfg.repo, cfg.run_id),
+    })
+}
+
+/// The evidence artifacts by cell, the newest of each name (re-runs upload the same name
+/// again), and notes on what was ignored or chosen.
+fn newest_by_cell(artifacts: Vec<Artifact>) -> (Vec<(CellId, Artifact)>, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut by_name: BTreeMap<String, Vec<Artifact>> = BTreeMap::new();
+    let mut others = 0;
+    for a in artifacts {
+        if a.name.starts_with(ARTIFACT_PREFIX) {
+            by_name.entry(a.name.clone()).or_default().push(a);
+        } else {
+            others += 1;
+        }
+    }
+    if others > 0 {
+        notes.push(format!(
+            "ignored {others} artifact(s) not named {ARTIFACT_PREFIX}*"
+        ));
+    }
+    let mut out = Vec::new();
+    for (artifact_name, mut copies) in by_name {
+        let cell = match evidence::cell_from_artifact_name(&artifact_name) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                notes.push(format!("ignored an artifact: {e}"));
+                continue;
+            }
+            None => continue,
+        };
+        // Newest first: by creation time, then by id (ids grow).
+        copies.sort_by_key(|a| {
+            let t = a
+                .created_at
+                .as_deref()
+                .and_then(|s| s.parse::<jiff::Timestamp>().ok());
+            std::cmp::Reverse((t, a.id))
+        });
+        let a = copies.swap_remove(0);
+        if !copies.is_empty() {
+            notes.push(format!(
+                "{} artifacts are named {artifact_name} (re-runs); took the newest, id {} created {}",
+                copies.len() + 1,
+                a.id,
+                a.created_at.as_deref().unwrap_or("at an unknown time")
+            ));
+        }
+        out.push((cell, a));
+    }
+    (out, notes)
+}
+
+/// What one artifact says about its cell. What the listing already tells (expired, another
+/// commit, too big) is decided without a download.
+async fn observe(
+    client: &Client,
+    cfg: &Config<'_>,
+    cell: CellId,
+    a: &Artifact,
+) -> Result<Observation> {
+    let source = format!("artifact {} (id {})", a.name, a.id);
+    let plain = |status, note: String| Observation {
+        cell: cell.clone(),
+        status,
+        failing: vec![],
+        note,
+        source: source.clone(),
+    };
+    let head_sha = a.workflow_run.as_ref().and_then(|w| w.head_sha.as_deref());
+    if a.expired {
+        let when = a.expires_at.as_deref().unwrap_or("an unknown date");
+        let note = format!("GitHub expired the artifact ({when})");
+        return Ok(plain(Status::Expired, note));
+    }
+    if let Some(sha) = cfg.sha.filter(|s| !head_sha.is_some_and(|h| s.matches(h))) {
+        let from = head_sha.unwrap_or("an unknown commit");
+        let note = format!(
+            "the artifact's run is for commit {from}, not {}",
+            sha.as_str()
+        );
+        return Ok(plain(Status::Stale, note));
+    }
+    if a.size_in_bytes > cfg.max_artifact_size {
+        let note = format!(
+            "the artifact is {} bytes, over the {}-byte cap (--max-artifact-size)",
+            a.size_in_bytes, cfg.max_artifact_size
+        );
+        return Ok(plain(Status::Unreadable, note));
+    }
+    let (owner, name) = (&cfg.repo.owner, &cfg.repo.name);
+    let route = format!("/repos/{owner}/{name}/actions/artifacts/{}/zip", a.id);
+    Ok(
+        match download(client, &route, cfg.max_artifact_size).await? {
+            Download::Zip(bytes) => {
+                evidence::read_zip(&bytes, &cell, cfg.sha, cfg.max_entry_size, &source)
+            }
+            Download::Gone => plain(Status::Expired, "the download answered 410 Gone".into()),
+            Download::Refused(why) => plain(Status::Unreadable, why),
+        },
+    )
+}
+
+/// Every artifact of the run, page by page.
+async fn list(client: &Client, cfg: &Config<'_>) -> Result<Vec<Artifact>> {
+    let (owner, name, run) = (&cfg.repo.owner, &cfg.repo.name, cfg.run_id);
+    let mut all: Vec<Artifact> = Vec::new();
+    let mut total = None;
+    for page in 1.. {
+        let route =
+            format!("/repos/{owner}/{name}/actions/runs/{run}/artifacts?per_page=100&page={page}");
+        let what = format!("listing the artifacts of {owner}/{name} run {run}");
+        let resp = client.get(&client.api, &route, &what).await?;
+        let status = resp.status();
+        let body = match read_body(resp, MAX_PAGE_BYTES).await {
+            Ok(b) => b,
+            Err(e) => bail!("{what}: {e}"),
+        };
+        if !status.is_success() {
+            let hint = match status {
+                StatusCode::NOT_FOUND => {
+                    " (no such repository or run, or the token cannot read its Actions)"
+                }
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    " (the token is not accepted or lacks actions: read)"
+                }
+                _ => "",
+            };
+            bail!(
+                "{what}: GitHub answered HTTP {status}{hint}: {}",
+                evidence::excerpt(&body, 200)
+            );
+        }
+        let p: ArtifactPage = serde_json::from_slice(&body)
+            .with_context(|| format!("{what}: page {page} is not an artifact list"))?;
+        let expected = *total.get_or_insert(p.total_count);
+        let got = p.artifacts.len();
+        all.extend(p.artifacts);
+        if all.len() as u64 >= expected || got == 0 {
+            break;
+        }
+        if page >= 1000 {
+            bail!("{what}: more than 1000 pages; giving up");
+        }
+    }
+    let expected = total.unwrap_or(0);
+    if all.len() as u64 != expected {
+        bail!(
+            "GitHub said run {run} has {expected} artifacts but listed {}; the list changed while \
+             it was read, or a page was lost; run the gate again",
+            all.len()
+        );
+    }
+    Ok(all)
+}
+
+enum Download {
+    Zip(Vec<u8>),
+    /// 410: the artifact has expired.
+    Gone,
+    /// A definite answer that is not evidence.
+    Refused(String),
+}
+
+async fn download(client: &Client, route: &str, cap: u64) -> Result<Download> {
+    let what = format!("downloading {route}");
+    let mut resp = client.get(&client.api, route, &what).await?;
+    let mut hops = 0;
+    let mut host = "GitHub";
+    while resp.status().is_redirection() {
+        let Some(location) = resp
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+        else {
+            let why = format!(
+                "the download answered HTTP {} without a Location",
+                resp.status()
+            );
+            return Ok(Download::Refused(why));
+        };
+        hops += 1;
+        if hops > MAX_REDIRECTS
+            || !(location.starts_with("https://") || location.starts_with("http://"))
+        {
+            let why = "the download redirected too often or to something that is not a URL";
+            return Ok(Download::Refused(why.into()));
+        }
+        host = "the storage host";
+        resp = client.get(&client.storage, &location, &what).await?;
+    }
+    let status = resp.status();
+    if status == StatusCode::GONE {
+        return Ok(Download::Gone);
+    }
+    if !status.is_success() {
+        let body = read_body(resp, 4096).await.unwrap_or_default();
+        let why = format!(
+            "{host} answered HTTP {status} to the download: {}",
+            evidence::excerpt(&body, 200)
+        );
+        return Ok(Download::Refused(why));
+    }
+    match read_body(resp, cap).await {
+        Ok(bytes) => Ok(Download::Zip(bytes)),
+        Err(e) => Ok(Download::Refused(format!("the download {e}"))),
+    }
+}
+
+/// Reads a body of at most `cap` bytes, never holding more than that.
+async fn read_body(resp: http::Response<Body>, cap: u64) -> Result<Vec<u8>, String> {
+    let declared = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(format!(
+            "is {} bytes, over the {cap}-byte cap",
+            declared.unwrap_or(0)
+        ));
+    }
+    let mut body = resp.into_body();
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("broke off: {e}"))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() as u64 + data.len() as u64 > cap {
+                return Err(format!("is over the {cap}-byte cap"));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+impl Client {
+    /// GET with retries of transient failures, within the run's waiting budget.
+    async fn get(&self, via: &Octocrab, uri: &str, what: &str) -> Result<http::Response<Body>> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let (wait, last) = match via._get(uri.to_string()).await {
+                Ok(resp) => match self.transient_wait(resp.status(), resp.headers(), attempt) {
+                    None => return Ok(resp),
+                    Some(wait) => (wait, format!("HTTP {}", resp.status())),
+                },
+                Err(e) => (self.backoff(attempt), with_causes(&e)),
+            };
+            let left = self.budget.saturating_sub(self.started.elapsed());
+            if wait > left {
+                bail!(
+                    "{what}: gave up after {attempt} attempt(s); the last failure was {last}, and \
+                     waiting {} more would pass the retry budget of {} (--retry-budget)",
+                    humantime::format_duration(round(wait)),
+                    humantime::format_duration(self.budget)
+                );
+            }
+            eprintln!(
+                "gate: {what}: {last}; retrying in {}",
+                humantime::format_duration(round(wait))
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        self.delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(MAX_BACKOFF)
+    }
+
+    /// How long to wait before retrying this answer, or None when it is not transient.
+    fn transient_wait(&self, status: StatusCode, h: &HeaderMap, attempt: u32) -> Option<Duration> {
+        let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+        let rate_limited = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
+        let transient = status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::FORBIDDEN && (rate_limited || retry_after.is_some()));
+        if !transient {
+            return None;
+        }
+        if let Some(secs) = retry_after {
+            return Some(Duration::from_secs(secs));
+        }
+        if rate_limited {
+            if let Some(reset) =
+                header("x-ratelimit-reset").and_then(|v| v.trim().parse::<i64>().ok())
+            {
+                let now = jiff::Timestamp::now().as_second();
+                return Some(Duration::from_secs((reset - now).max(0) as u64 + 1));
+            }
+        }
+        Some(self.backoff(attempt))
+    }
+}
+
+/// An error and its causes on one line (octocrab's own message hides why a connection failed).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s = format!("{s}: {text}");
+        }
+        cause = c.source();
+    }
+    s
+}
+
+fn round(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}

@@ -1,0 +1,358 @@
+//! How the decision is shown: a table on stdout with the verdict last, GitHub annotations
+//! (at most ten of each kind, as GitHub shows no more), markdown for the step summary (kept
+//! under GitHub's 1 MiB limit), and `gate.json` for machines.
+//!
+//! Text that came from evidence (notes, reasons) is untrusted: control characters are removed
+//! everywhere, and the markdown escapes table separators and HTML.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::decision::{CellDecision, Decision, Verdict};
+use super::evidence::one_line as clean;
+use super::policy::Policy;
+use crate::cli::{GateArgs, GateMode};
+
+/// Everything `gate.json` holds.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    /// The process's exit code for this decision (0 or 1).
+    pub exit_code: u8,
+    #[serde(serialize_with = "mode_name")]
+    pub mode: GateMode,
+    pub policy: Policy,
+    pub sha: Option<String>,
+    pub today: String,
+    pub source: String,
+    pub waivers_loaded: usize,
+    pub notes: Vec<String>,
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+fn mode_name<S: serde::Serializer>(m: &GateMode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(mode_str(*m))
+}
+
+fn mode_str(m: GateMode) -> &'static str {
+    match m {
+        GateMode::Release => "release",
+        GateMode::Nightly => "nightly",
+    }
+}
+
+/// GitHub shows at most ten annotations of a kind per step.
+const MAX_ANNOTATIONS: usize = 10;
+/// GitHub refuses step summaries over 1 MiB; stay well under it.
+const SUMMARY_BUDGET: usize = 1000 * 1000;
+
+fn waiver_col(c: &CellDecision) -> String {
+    if c.waivers.is_empty() {
+        "-".into()
+    } else {
+        c.waivers.join(",")
+    }
+}
+
+fn number_col(c: &CellDecision) -> String {
+    c.number.map_or("-".into(), |n| n.to_string())
+}
+
+pub fn table(r: &Report) -> String {
+    let header = [
+        "cell",
+        "arch",
+        "fs",
+        "requirement",
+        "status",
+        "waiver",
+        "note",
+    ];
+    let rows: Vec<[String; 7]> = r
+        .decision
+        .cells
+        .iter()
+        .map(|c| {
+            [
+                number_col(c),
+                clean(&c.arch),
+                clean(&c.fs),
+                c.requirement.to_string(),
+                c.status.to_string(),
+                waiver_col(c),
+                clean(&c.note),
+            ]
+        })
+        .collect();
+    let mut width = header.map(str::len);
+    for row in &rows {
+        for (w, v) in width.iter_mut().zip(row) {
+            *w = (*w).max(v.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cols: &[String]| {
+        let mut l = String::new();
+        for (i, v) in cols.iter().enumerate() {
+            if i + 1 == cols.len() {
+                l.push_str(v);
+            } else {
+                let _ = write!(l, "{v:<w$}  ", w = width[i]);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&header.map(String::from));
+    for row in &rows {
+        line(row);
+    }
+    out
+}
+
+pub fn verdict_line(r: &Report) -> String {
+    let d = &r.decision;
+    let waived = d.cells.iter().filter(|c| !c.waivers.is_empty()).count();
+    match d.verdict {
+        Verdict::Pass => {
+            let by = if waived > 0 {
+                format!(" ({waived} by waiver)")
+            } else {
+                String::new()
+            };
+            format!(
+                "verdict: PASS: every gated cell certified{by} (policy {})",
+                r.policy.name
+            )
+        }
+        Verdict::Blocked => {
+            let cells: Vec<String> = d
+                .blocking()
+                .map(|c| format!("{} {}", c.cell, c.status))
+                .collect();
+            let tail = if r.mode == GateMode::Nightly {
+                "; nightly mode, so this does not fail the run"
+            } else {
+                ""
+            };
+            format!(
+                "verdict: BLOCKED: {} gated cell(s) have not certified: {} (policy {}){tail}",
+                cells.len(),
+                clean(&cells.join(", ")),
+                r.policy.name
+            )
+        }
+    }
+}
+
+/// `%`, CR and LF are the escapes a workflow command's message needs.
+fn escape_annotation(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+pub fn annotations(r: &Report) -> Vec<String> {
+    let d = &r.decision;
+    let errors: Vec<String> = d
+        .blocking()
+        .map(|c| {
+            format!(
+                "{} ({}) is {} and blocks the release: {}",
+                c.cell, c.requirement, c.status, c.note
+            )
+        })
+        .collect();
+    let mut warnings: Vec<String> = d
+        .cells
+        .iter()
+        .filter(|c| c.warning)
+        .map(|c| format!("{} ({}) is {}: {}", c.cell, c.requirement, c.status, c.note))
+        .collect();
+    warnings.extend(d.expired_waivers.iter().map(|w| {
+        format!(
+            "waiver {} for {} expired on {}; it no longer applies (tracking: {})",
+            w.id, w.cell, w.expires, w.tracking
+        )
+    }));
+    let mut out = Vec::new();
+    for (kind, list, what) in [
+        ("error", errors, "blocking cells"),
+        ("warning", warnings, "warnings"),
+    ] {
+        for m in list.iter().take(MAX_ANNOTATIONS) {
+            out.push(format!("::{kind}::{}", escape_annotation(&clean(m))));
+        }
+        if list.len() > MAX_ANNOTATIONS {
+            out.push(format!(
+                "{} more {what} not annotated; see the table",
+                list.len() - MAX_ANNOTATIONS
+            ));
+        }
+    }
+    out
+}
+
+fn md(s: &str) -> String {
+    clean(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+}
+
+pub fn markdown(r: &Report) -> String {
+    let d = &r.decision;
+    let mut out = String::new();
+    let verdict = match d.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Blocked => "BLOCKED",
+    };
+    let _ = writeln!(out, "## Release gate: {verdict}\n");
+    let _ = writeln!(
+        out,
+        "Policy **{}**, mode {}, commit {}, evidence from {}.\n",
+        md(&r.policy.name),
+        mode_str(r.mode),
+        r.sha
+            .as_deref()
+            .map_or("not checked".into(), |s| format!("`{s}`")),
+        md(&r.source)
+    );
+    out.push_str("| # | arch | fs | requirement | status | waiver | note |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    let mut tail = String::new();
+    for w in &d.expired_waivers {
+        let _ = writeln!(
+            tail,
+            "- expired waiver {} ({}), expired {}",
+            md(&w.id),
+            w.cell,
+            w.expires
+        );
+    }
+    for w in &d.unused_waivers {
+        let _ = writeln!(
+            tail,
+            "- unused waiver {} ({}): it matched no cell; remove it?",
+            md(&w.id),
+            w.cell
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(tail, "- {}", md(n));
+    }
+    let _ = writeln!(tail, "\n{}", md(&verdict_line(r)));
+    for (i, c) in d.cells.iter().enumerate() {
+        let note: String = md(&c.note).chars().take(500).collect();
+        let status = if c.blocking {
+            format!("**{}**", c.status)
+        } else {
+            c.status.to_string()
+        };
+        let row = format!(
+            "| {} | {} | {} | {} | {status} | {} | {note} |\n",
+            number_col(c),
+            md(&c.arch),
+            md(&c.fs),
+            c.requirement,
+            md(&waiver_col(c)),
+        );
+        if out.len() + row.len() + tail.len() + 200 > SUMMARY_BUDGET {
+            let _ = writeln!(
+                out,
+                "\n{} more cells left out to keep the summary under 1 MiB; gate.json has them all.",
+                d.cells.len() - i
+            );
+            break;
+        }
+        out.push_str(&row);
+    }
+    out.push('\n');
+    out.push_str(&tail);
+    out
+}
+
+/// Prints and writes the decision.
+pub fn emit(r: &Report, args: &GateArgs) -> Result<()> {
+    let mut stdout = String::new();
+    for a in annotations(r) {
+        stdout.push_str(&a);
+        stdout.push('\n');
+    }
+    stdout.push_str(&table(r));
+    for w in &r.decision.expired_waivers {
+        let _ = writeln!(
+            stdout,
+            "expired waiver: {} ({}), expired {}",
+            w.id, w.cell, w.expires
+        );
+    }
+    for w in &r.decision.unused_waivers {
+        let _ = writeln!(
+            stdout,
+            "unused waiver: {} ({}) matched no cell; remove it?",
+            w.id, w.cell
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(stdout, "note: {}", clean(n));
+    }
+    stdout.push_str(&verdict_line(r));
+    stdout.push('\n');
+
+    if let Some(path) = &args.out {
+        let json = serde_json::to_string_pretty(r).context("cannot serialize the decision")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.summary {
+        append(path, &markdown(r))?;
+    }
+    print!("{stdout}");
+    Ok(())
+}
+
+fn append(path: &std::path::Path, text: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open the step summary {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write the step summary {}", path.display()))
+}
+
+/// When the gate could not decide: an error annotation, and the same in gate.json and the
+/// summary, so that a workflow shows why. Failures to write these are only reported.
+pub fn emit_error(e: &anyhow::Error, args: &GateArgs) {
+    let msg = clean(&format!("{e:#}"));
+    println!(
+        "::error::{}",
+        escape_annotation(&format!("the gate could not decide: {msg}"))
+    );
+    if let Some(path) = &args.out {
+        let json = serde_json::json!({
+            "schema_version": 1,
+            "verdict": "ERROR",
+            "exit_code": 2,
+            "error": msg,
+        });
+        if let Err(err) = std::fs::write(path, format!("{json:#}\n")) {
+            eprintln!("warning: cannot write {}: {err}", path.display());
+        }
+    }
+    if let Some(path) = &args.summary {
+        let text = format!(
+            "## Release gate: ERROR\n\nThe gate could not decide: {}\n",
+            md(&msg)
+        );
+        if let Err(err) = append(path, &text) {
+            eprintln!("warning: {err:#}");
+        }
+    }
+}

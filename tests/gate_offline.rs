@@ -1,0 +1,393 @@
+//! The gate on a folder of evidence: exit codes per mode, every blocking status, waivers from
+//! `edge/waivers/`, policy files, and what it prints and writes.
+
+mod gate_support;
+
+use std::path::Path;
+
+use gate_support::*;
+use serde_json::{json, Value};
+
+/// A folder with cells 1 and 3 (phase 1's gated cells) passing.
+fn passing_folder(root: &Path) {
+    put(
+        root,
+        "ev/amd64/ext4/run-1/wal_verify.json",
+        &evidence("amd64", "ext4", true),
+    );
+    put(
+        root,
+        "ev/arm64/ext4/run-1/wal_verify.json",
+        &evidence("arm64", "ext4", true),
+    );
+}
+
+fn gate_json(root: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(root.join("gate.json")).unwrap()).unwrap()
+}
+
+fn offline(root: &Path) -> assert_cmd::Command {
+    let mut c = gate(root);
+    c.args(["--evidence-dir", "ev", "--out", "gate.json", "--sha", SHA]);
+    c
+}
+
+const WAIVER: &str = r#"id = "INV-001"
+cell = "arm64/ext4"
+invariants = ["R2", "S3"]
+reason = "A known emulator bug; see the tracking issue."
+tracking = "https://github.com/org/portability-matrix/issues/1"
+approved_by = "release-owner"
+created = 2026-01-01
+expires = 2026-06-30
+"#;
+
+#[test]
+fn release_mode_blocks_and_nightly_mode_only_reports() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put(
+        d.path(),
+        "ev/arm64/ext4/run-2/wal_verify.json",
+        &evidence("arm64", "ext4", false),
+    );
+    let release = run(&mut offline(d.path()));
+    assert_eq!(release.code, 1, "{}", release.stdout);
+    let last = release
+        .stdout
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(last.starts_with("verdict: BLOCKED"), "{last}");
+    let nightly = run(offline(d.path()).args(["--mode", "nightly"]));
+    assert_eq!(nightly.code, 0, "{}", nightly.stdout);
+    assert!(nightly
+        .stdout
+        .contains("::error::arm64/ext4 (gated) is FAIL"));
+    assert!(nightly
+        .stdout
+        .trim_end()
+        .ends_with("nightly mode, so this does not fail the run"));
+}
+
+#[test]
+fn every_blocking_status_blocks_a_gated_cell_in_release_mode() {
+    let mut stale = evidence("arm64", "ext4", true);
+    stale["commit"] = json!(OTHER_SHA);
+    let skipped = json!({"arch": "arm64", "fs_type": "ext4", "skipped": true,
+                         "skip_reason": "no QEMU", "commit": SHA});
+    let cases: [(&str, Option<Vec<u8>>); 5] = [
+        (
+            "FAIL",
+            Some(evidence("arm64", "ext4", false).to_string().into_bytes()),
+        ),
+        ("SKIP", Some(skipped.to_string().into_bytes())),
+        ("STALE", Some(stale.to_string().into_bytes())),
+        ("UNREADABLE", Some(b"{\"arch\": ".to_vec())),
+        ("MISSING", None),
+    ];
+    for (status, file) in cases {
+        let d = tempfile::tempdir().unwrap();
+        put(
+            d.path(),
+            "ev/amd64/ext4/run-1/wal_verify.json",
+            &evidence("amd64", "ext4", true),
+        );
+        if let Some(bytes) = file {
+            put_bytes(d.path(), "ev/arm64/ext4/run-1/wal_verify.json", &bytes);
+        }
+        let out = run(&mut offline(d.path()));
+        assert_eq!(out.code, 1, "{status}: {}", out.stdout);
+        assert!(statuses(&d.path().join("gate.json")).contains(&format!("arm64/ext4 {status}")));
+    }
+}
+
+#[test]
+fn an_informational_failure_warns_and_an_optional_one_is_only_reported() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put(
+        d.path(),
+        "ev/amd64/xfs/run-1/wal_verify.json",
+        &evidence("amd64", "xfs", false),
+    );
+    put(
+        d.path(),
+        "ev/arm64/xfs/run-1/wal_verify.json",
+        &evidence("arm64", "xfs", false),
+    );
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out
+        .stdout
+        .contains("::warning::amd64/xfs (informational) is FAIL"));
+    assert!(!out.stdout.contains("::warning::arm64/xfs"));
+    assert!(!out.stdout.contains("::error::"));
+}
+
+#[test]
+fn a_waiver_in_edge_waivers_lets_a_failing_gated_cell_through() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put(
+        d.path(),
+        "ev/arm64/ext4/run-2/wal_verify.json",
+        &evidence("arm64", "ext4", false),
+    );
+    put_bytes(d.path(), "edge/waivers/INV-001.toml", WAIVER.as_bytes());
+    let out = run(offline(d.path()).args(["--today", "2026-06-30"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let v = gate_json(d.path());
+    let cell = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cell"] == "arm64/ext4")
+        .unwrap();
+    assert_eq!(cell["status"], "FAIL");
+    assert_eq!(cell["waivers"], json!(["INV-001"]));
+    assert!(out.stdout.contains("(1 by waiver)"), "{}", out.stdout);
+}
+
+#[test]
+fn an_expired_waiver_no_longer_applies_and_warns() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put(
+        d.path(),
+        "ev/arm64/ext4/run-2/wal_verify.json",
+        &evidence("arm64", "ext4", false),
+    );
+    put_bytes(d.path(), "edge/waivers/INV-001.toml", WAIVER.as_bytes());
+    let out = run(offline(d.path()).args(["--today", "2026-07-01"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out
+        .stdout
+        .contains("::warning::waiver INV-001 for arm64/ext4 expired on 2026-06-30"));
+    assert_eq!(gate_json(d.path())["expired_waivers"][0]["id"], "INV-001");
+}
+
+#[test]
+fn a_waiver_that_matches_nothing_is_listed_for_cleanup() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put_bytes(d.path(), "edge/waivers/INV-001.toml", WAIVER.as_bytes());
+    let out = run(offline(d.path()).args(["--today", "2026-02-01"]));
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout.contains("unused waiver: INV-001"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(gate_json(d.path())["unused_waivers"][0]["id"], "INV-001");
+}
+
+#[test]
+fn a_waiver_does_not_cover_an_invariant_it_does_not_name() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let mut v = evidence("arm64", "ext4", false);
+    v["invariants"]["R5_NO_PHANTOMS"]["pass"] = json!(false);
+    put(d.path(), "ev/arm64/ext4/run-2/wal_verify.json", &v);
+    put_bytes(d.path(), "edge/waivers/INV-001.toml", WAIVER.as_bytes());
+    let out = run(offline(d.path()).args(["--today", "2026-02-01"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+}
+
+#[test]
+fn a_broken_waiver_stops_the_gate_instead_of_being_ignored() {
+    let cases = [
+        (
+            "INV-001.toml",
+            WAIVER.replace("approved_by = \"release-owner\"\n", ""),
+            "is malformed",
+        ),
+        (
+            "INV-002.toml",
+            WAIVER.to_string(),
+            "rename the file to INV-001.toml",
+        ),
+        (
+            "INV-001.toml",
+            WAIVER.replace("expires = 2026-06-30", "expires = \"soon\""),
+            "is malformed",
+        ),
+    ];
+    for (name, text, says) in cases {
+        let d = tempfile::tempdir().unwrap();
+        passing_folder(d.path());
+        put_bytes(d.path(), &format!("edge/waivers/{name}"), text.as_bytes());
+        let out = run(&mut offline(d.path()));
+        assert_eq!(out.code, 2, "{name}: {}", out.stdout);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+        assert_eq!(gate_json(d.path())["verdict"], "ERROR");
+    }
+}
+
+#[test]
+fn two_waivers_with_one_id_stop_the_gate() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put_bytes(d.path(), "w/INV-001.toml", WAIVER.as_bytes());
+    put_bytes(d.path(), "w/INV-003.toml", WAIVER.as_bytes());
+    let out = run(offline(d.path()).args(["--waivers", "w"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("have the same id INV-001"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn the_shipped_example_waiver_is_valid_and_not_loaded_by_default() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let examples = repo.join("edge/waivers/examples");
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let out = run(offline(d.path()).arg("--waivers").arg(&examples));
+    assert_ne!(out.code, 2, "the example does not load: {}", out.stderr);
+    let loaded = gate_json(d.path())["waivers_loaded"].as_u64().unwrap();
+    assert!(loaded >= 1);
+    let out = run(offline(d.path())
+        .arg("--waivers")
+        .arg(repo.join("edge/waivers")));
+    assert_ne!(out.code, 2, "{}", out.stderr);
+    let v = gate_json(d.path());
+    let all = format!(
+        "{}{}{}",
+        v["cells"], v["unused_waivers"], v["expired_waivers"]
+    );
+    assert!(
+        !all.contains("INV-000"),
+        "the example was loaded from edge/waivers: {all}"
+    );
+}
+
+#[test]
+fn phase2_gates_the_xfs_cells_phase1_does_not() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    assert_eq!(run(&mut offline(d.path())).code, 0);
+    let out = run(offline(d.path()).args(["--policy", "phase2"]));
+    assert_eq!(out.code, 1);
+    let blocking: Vec<String> = gate_json(d.path())["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["blocking"] == true)
+        .map(|c| c["cell"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(blocking, ["amd64/xfs", "arm64/xfs", "riscv64/ext4"]);
+}
+
+#[test]
+fn a_policy_file_can_gate_a_cell_outside_the_seed() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put_bytes(
+        d.path(),
+        "p.toml",
+        b"name = \"ours\"\ngated = [\"s390x/ext4\"]\n",
+    );
+    let out = run(offline(d.path()).args(["--policy", "p.toml"]));
+    assert_eq!(out.code, 1);
+    assert!(out
+        .stdout
+        .contains("::error::s390x/ext4 (gated) is MISSING"));
+    put(
+        d.path(),
+        "ev/s390x/ext4/run-1/wal_verify.json",
+        &evidence("s390x", "ext4", true),
+    );
+    assert_eq!(run(offline(d.path()).args(["--policy", "p.toml"])).code, 0);
+    put_bytes(d.path(), "bad.toml", b"name = \"x\"\ngated = [\"s390x\"]\n");
+    let out = run(offline(d.path()).args(["--policy", "bad.toml"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("bad.toml"), "{}", out.stderr);
+}
+
+#[test]
+fn annotations_stop_at_ten_of_a_kind_and_say_how_many_more() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let cells: Vec<String> = (0..13).map(|i| format!("\"x{i}/ext4\"")).collect();
+    let policy = format!("name = \"many\"\ngated = [{}]\n", cells.join(", "));
+    put_bytes(d.path(), "p.toml", policy.as_bytes());
+    let out = run(offline(d.path()).args(["--policy", "p.toml"]));
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout.matches("::error::").count(), 10);
+    assert!(
+        out.stdout.contains("3 more blocking cells not annotated"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_step_summary_is_markdown_and_stays_under_one_mebibyte() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let summary = d.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = run(offline(d.path()).env("GITHUB_STEP_SUMMARY", &summary));
+    assert_eq!(out.code, 0);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        text.starts_with("earlier step\n## Release gate: PASS"),
+        "appended: {text}"
+    );
+    assert!(
+        text.contains("| 1 | amd64 | ext4 | gated | PASS |"),
+        "{text}"
+    );
+
+    let cells: Vec<String> = (0..20000).map(|i| format!("\"x{i}/ext4\"")).collect();
+    let policy = format!("name = \"huge\"\ngated = [{}]\n", cells.join(", "));
+    put_bytes(d.path(), "p.toml", policy.as_bytes());
+    std::fs::remove_file(&summary).unwrap();
+    let out = run(offline(d.path())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["--policy", "p.toml"]));
+    assert_eq!(out.code, 1);
+    let len = std::fs::metadata(&summary).unwrap().len();
+    assert!(len < 1024 * 1024, "summary is {len} bytes");
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("more cells left out"));
+    assert_eq!(
+        gate_json(d.path())["cells"].as_array().unwrap().len(),
+        20002,
+        "every cell, with the two that have evidence"
+    );
+}
+
+#[test]
+fn without_an_evidence_source_the_gate_cannot_decide() {
+    let d = tempfile::tempdir().unwrap();
+    let out = run(&mut gate(d.path()));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("say where the evidence is"),
+        "{}",
+        out.stderr
+    );
+    let out = run(gate(d.path()).args(["--evidence-dir", "nowhere"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+}
+
+#[cfg(not(feature = "github"))]
+#[test]
+fn a_build_without_the_github_feature_says_so_for_repo_mode() {
+    let d = tempfile::tempdir().unwrap();
+    let out = run(gate(d.path()).args(["--repo", "o/r", "--run-id", "1"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("without the `github` feature"),
+        "{}",
+        out.stderr
+    );
+}
