@@ -40,6 +40,7 @@ portability-crash-harness: build
 ## Every test: unit, conformance, CLI and evidence tests.
 test: bootstrap
 	scripts/test.sh
+	$(CARGO) test --locked --features defects --bin portability-matrix -- crash::
 
 ## action.yml and the workflows against their JSON schemas, and actionlint.
 .PHONY: lint-actions

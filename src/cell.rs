@@ -1,7 +1,8 @@
 //! `portability-matrix cell`: one matrix cell, its four steps and its evidence.
 //!
 //! 1. the WAL's conformance suite (R1-R5, S1-S12, the lock across processes) in the directory;
-//! 2. the seeded crash harness;
+//! 2. crashes: the seeded crash harness's injected faults, kill -9 runs of a real writer, and
+//!    an exploration of the states a power cut can leave (`--seed-steps-only`: the first only);
 //! 3. a known-good 5-entry WAL, written and verified (and kept in the evidence, re-verifiable);
 //! 4. the atomic-rename check that the safe_seq update rests on.
 //!
@@ -16,6 +17,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::cli::CellArgs;
+use crate::crash::step2::{run_step2, Parts};
 use crate::crash_harness;
 use crate::evidence::{self, shell_quote, Log};
 use crate::platform;
@@ -122,27 +124,27 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
 
     let mut invariants = Invariants::new();
     let mut violations = Vec::new();
-    let (harness_step, harness) = step(&mut log, "step 2: crash harness", |log| {
-        let run = crash_harness::run_harness(
+    let (harness_step, step2) = step(&mut log, "step 2: crash harness", |log| {
+        let parts = Parts {
+            seed_iterations: true,
+            kills: if args.seed_steps_only { 0 } else { args.kills },
+            kill_max_delay_ms: 20,
+            explore_bound: (!args.seed_steps_only).then_some(args.explore_bound),
+            on_disk_states: 100,
+        };
+        let step2 = run_step2(
             seed,
             args.iterations,
             None,
+            &parts,
             &work.path().join("harness"),
             &mut |l| log.line(&format!("  {l}")),
-        );
-        for o in &run.outcomes {
-            if let Some(r) = &o.verify {
-                let source = format!("harness iteration {}", o.record.index);
-                report::merge_invariants(&mut invariants, &source, report::invariants(r));
-                violations.extend(report::violations(r, &source));
-            }
+        )?;
+        for (source, r) in step2.reports() {
+            report::merge_invariants(&mut invariants, &source, report::invariants(r));
+            violations.extend(report::violations(r, &source));
         }
-        let msg = format!(
-            "{} of {} iterations passed (seed {seed})",
-            run.passed(),
-            run.outcomes.len()
-        );
-        Ok((run.failed() == 0, msg, run))
+        Ok((step2.pass(), step2.summary(seed), step2))
     });
 
     let (fixture, fixture_report) = step(&mut log, "step 3: known-good fixture", |_| {
@@ -180,9 +182,20 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
         Ok((true, msg, ()))
     });
 
-    let harness = harness.unwrap_or(crash_harness::RunOutcome {
-        outcomes: Vec::new(),
-    });
+    let (harness, kill_runs, power_loss) = match step2 {
+        Some(s) => (
+            s.run,
+            s.kills.map(|k| k.summary),
+            s.power.map(|p| p.summary),
+        ),
+        None => (
+            crash_harness::RunOutcome {
+                outcomes: Vec::new(),
+            },
+            None,
+            None,
+        ),
+    };
     let pass = conformance.pass && harness_step.pass && fixture.pass && rename.pass;
     let report = WalVerify {
         timestamp: Timestamp::now(),
@@ -213,6 +226,8 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
         dir: base.display().to_string(),
         tool: crate::build_info::current(),
         duration_ms: started.elapsed().as_millis() as u64,
+        kill_runs,
+        power_loss,
     };
     let out = run_dir.path.join("wal_verify.json");
     std::fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")
@@ -333,27 +348,32 @@ fn rename_check(dir: &Path, seed: u64) -> Result<String> {
     Ok(format!("{rounds} renames over an existing target read back; a concurrent reader saw {reads} whole values"))
 }
 
-/// Asks a second process whether it can open the WAL in `dir`; `Ok(true)` when the lock refused it.
-fn lock_probe(dir: &Path) -> Result<bool, String> {
+/// A command that runs this binary again (through `PM_EXEC_WRAPPER` when it is set): the lock
+/// probe and the kill -9 writer are this binary's hidden subcommands.
+pub(crate) fn self_command() -> Result<Command, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find this binary to spawn it: {e}"))?;
     let wrapper = std::env::var(EXEC_WRAPPER_ENV)
         .ok()
         .filter(|w| !w.is_empty());
-    let mut cmd = match &wrapper {
+    Ok(match &wrapper {
         Some(w) => {
             let mut c = Command::new(w);
             c.arg(&exe);
             c
         }
         None => Command::new(&exe),
-    };
-    let out = cmd
+    })
+}
+
+/// Asks a second process whether it can open the WAL in `dir`; `Ok(true)` when the lock refused it.
+fn lock_probe(dir: &Path) -> Result<bool, String> {
+    let out = self_command()?
         .arg("lock-probe")
         .arg("--dir")
         .arg(dir)
         .output()
-        .map_err(|e| format!("cannot spawn {} for the lock probe: {e}", exe.display()))?;
+        .map_err(|e| format!("cannot spawn this binary for the lock probe: {e}"))?;
     match out.status.code() {
         Some(0) => Ok(true),
         Some(1) => Ok(false),
@@ -383,6 +403,14 @@ fn write_cmd(
 ) -> Result<()> {
     let argv: Vec<String> = std::env::args().map(|a| shell_quote(&a)).collect();
     let ev = shell_quote(&args.evidence.display().to_string());
+    let step2 = if args.seed_steps_only {
+        " --seed-steps-only".to_string()
+    } else {
+        format!(
+            " --kills {} --explore-bound {}",
+            args.kills, args.explore_bound
+        )
+    };
     let text = format!(
         "# How to reproduce this run. The seed drives every random choice of the crash harness.\n\
          # tool: portability-matrix {}\n\
@@ -392,10 +420,13 @@ fn write_cmd(
          # as invoked:\n\
          {}\n\
          # the same cell, explicitly:\n\
-         portability-matrix cell --dir {} --evidence {ev} --iterations {} --seed {seed}\n\
+         portability-matrix cell --dir {} --evidence {ev} --iterations {} --seed {seed}{step2}\n\
          # the crash harness alone, same seed:\n\
          portability-matrix crash-harness --seed {seed} --iterations {}\n\
          make portability-crash-harness SEED={seed} ITERATIONS={}\n\
+         # step 2's kill -9 runs and power-loss exploration alone, same seed:\n\
+         portability-matrix crash-harness --fault kill --kills {} --seed {seed}\n\
+         portability-matrix crash-explore --workload standard --seed {seed} --bound {}\n\
          # verify this run's known-good fixture again:\n\
          portability-matrix verify --dir {}\n",
         crate::build_info::VERSION_LINE,
@@ -413,6 +444,8 @@ fn write_cmd(
         args.iterations,
         args.iterations,
         args.iterations,
+        args.kills,
+        args.explore_bound,
         shell_quote(&run.join("fixture").display().to_string()),
     );
     std::fs::write(run.join("cmd.txt"), text)

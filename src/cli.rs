@@ -30,6 +30,13 @@ pub enum Command {
     CrashHarness(CrashHarnessArgs),
     /// Write a large valid WAL, for fixtures and benchmarks.
     Generate(GenerateArgs),
+    /// Explore every state a power cut could leave during a recorded workload, check each
+    /// (recovery, acknowledged entries, S1, R1-R5, S6), or replay one state.
+    CrashExplore(CrashExploreArgs),
+    /// Open a WAL and append until killed, printing `ack <seq>` after each append returns.
+    /// Used by the kill -9 runs.
+    #[command(hide = true)]
+    CrashWriter(CrashWriterArgs),
     /// Decide whether a release may proceed: read every cell's evidence (the workflow run's
     /// artifacts on GitHub, or a folder), apply the phase policy and the waivers, and print the
     /// decision. Exit 0 pass, 1 blocked (release mode), 2 the gate could not decide.
@@ -65,6 +72,16 @@ pub struct CellArgs {
     /// The commit the binary certifies, recorded in the evidence.
     #[arg(long, env = "GITHUB_SHA")]
     pub commit: Option<String>,
+    /// kill -9 runs in step 2 (a writer process killed at a seeded random moment).
+    #[arg(long, default_value_t = 100)]
+    pub kills: u32,
+    /// Power-loss states per crash point explored exhaustively; more are sampled.
+    #[arg(long, default_value_t = 4096)]
+    pub explore_bound: u64,
+    /// Run only the seed's original four steps: step 2 without kill -9 runs and without the
+    /// power-loss exploration.
+    #[arg(long)]
+    pub seed_steps_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +117,111 @@ pub struct CrashHarnessArgs {
     /// Write the iterations as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Which crashes: all (the seed's injected faults, kill -9 runs, power-loss exploration),
+    /// or one kind.
+    #[arg(long, value_enum, default_value_t = HarnessFault::All)]
+    pub fault: HarnessFault,
+    /// Number of kill -9 runs.
+    #[arg(long, default_value_t = 20)]
+    pub kills: u32,
+    /// Longest delay before a kill, in milliseconds (each delay is drawn from the seed).
+    #[arg(long, default_value_t = 20)]
+    pub kill_max_delay_ms: u64,
+}
+
+/// The kinds of crash the harness runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HarnessFault {
+    /// Everything below.
+    All,
+    /// The seed's iterations: hand-made leftovers (phantom, torn tail, stale .tmp) injected.
+    Seed,
+    /// A writer process killed with SIGKILL.
+    Kill,
+    /// Power loss, explored over the standard workload.
+    PowerLoss,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashExploreArgs {
+    /// The recorded workload.
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Standard)]
+    pub workload: WorkloadArg,
+    /// Appends of the `appends` workload.
+    #[arg(long, default_value_t = 10)]
+    pub appends: u32,
+    /// Seed of the payloads and of the sampling (default: generated from the clock and printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Torn writes tear at multiples of this many bytes.
+    #[arg(long, default_value_t = 512, value_parser = parse_sector)]
+    pub sector: u64,
+    /// States per crash point explored exhaustively; beyond it, this many are sampled.
+    #[arg(long, default_value_t = 4096)]
+    pub bound: u64,
+    /// The protocol under test: the real one, or a known-broken variant (those exist only in
+    /// builds with `--features defects`).
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Real)]
+    pub protocol: ProtocolArg,
+    /// Also check this many states on the filesystem holding --dir.
+    #[arg(long, default_value_t = 0)]
+    pub on_disk: u64,
+    /// Directory for the on-disk states (default: a fresh temp directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Replay exactly one state, as a reproducer names it (`<crash point>:<fate>,…`).
+    #[arg(long)]
+    pub replay: Option<String>,
+    /// With --replay: also write the state's files into this directory.
+    #[arg(long, requires = "replay")]
+    pub keep: Option<PathBuf>,
+    /// Explore this many times (timing runs; each repeat explores the same states).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Write the summary as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    /// Create, 4 appends, a batch of 3, a dead writer's leftovers, recovery, 3 appends.
+    Standard,
+    /// Create, then --appends single appends.
+    Appends,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// The WAL as shipped.
+    Real,
+    /// Defect: safe_seq renamed into place before the frame is synced.
+    RenameBeforeFrameSync,
+    /// Defect: no directory fsync after the safe_seq rename.
+    NoDirSync,
+    /// Defect: recovery trusts a frame without checking its checksum.
+    NoChecksum,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashWriterArgs {
+    #[arg(long)]
+    pub dir: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    /// Stop after this many entries.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_entries: u64,
+}
+
+/// Parses a sector size: a power of two from 512 to 1 MiB.
+pub fn parse_sector(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n.is_power_of_two() && (512..=1 << 20).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a sector size (a power of two from 512 to 1048576, e.g. 512 or 4096)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

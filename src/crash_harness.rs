@@ -18,7 +18,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wal::{inject, Seq, StdStorage, Wal};
 
-use crate::cli::CrashHarnessArgs;
+use crate::cli::{CrashHarnessArgs, HarnessFault};
+use crate::crash::step2::{run_step2, Parts};
 use crate::report::IterationRecord;
 
 /// What a crash left behind.
@@ -70,7 +71,7 @@ pub fn iteration_rng(seed: u64, index: u32) -> ChaCha8Rng {
 }
 
 /// A random telemetry record.
-fn random_payload(rng: &mut ChaCha8Rng, i: u64) -> Vec<u8> {
+pub(crate) fn random_payload(rng: &mut ChaCha8Rng, i: u64) -> Vec<u8> {
     let pad_len = rng.random_range(0..400);
     let pad: String = (0..pad_len)
         .map(|_| rng.random_range(b'a'..=b'z') as char)
@@ -280,12 +281,34 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
             tmp.path().to_path_buf()
         }
     };
-    let run = run_harness(seed, args.iterations, args.iteration, &root, &mut |l| {
-        crate::evidence::say(l)
-    });
+    let all = args.fault == HarnessFault::All && args.iteration.is_none();
+    let parts = Parts {
+        seed_iterations: matches!(args.fault, HarnessFault::All | HarnessFault::Seed),
+        kills: if all || args.fault == HarnessFault::Kill {
+            args.kills
+        } else {
+            0
+        },
+        kill_max_delay_ms: args.kill_max_delay_ms,
+        explore_bound: (all || args.fault == HarnessFault::PowerLoss).then_some(4096),
+        on_disk_states: 0,
+    };
+    let step2 = run_step2(
+        seed,
+        args.iterations,
+        args.iteration,
+        &parts,
+        &root,
+        &mut |l| crate::evidence::say(l),
+    )?;
+    let run = &step2.run;
     if let Some(out) = &args.out {
         let records: Vec<&IterationRecord> = run.outcomes.iter().map(|o| &o.record).collect();
-        let json = serde_json::json!({ "seed": seed, "passed": run.passed(), "failed": run.failed(), "iterations": records });
+        let json = serde_json::json!({
+            "seed": seed, "passed": run.passed(), "failed": run.failed(), "iterations": records,
+            "kill_runs": step2.kills.as_ref().map(|k| &k.summary),
+            "power_loss": step2.power.as_ref().map(|p| &p.summary),
+        });
         std::fs::write(out, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
@@ -294,7 +317,13 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
         run.passed(),
         run.failed()
     ));
-    if run.failed() > 0 {
+    if step2.kills.is_some() || step2.power.is_some() {
+        crate::evidence::say(&format!("crash harness: {}", step2.summary(seed)));
+    }
+    for r in step2.power.iter().flat_map(|p| &p.summary.violations) {
+        crate::evidence::say(&format!("replay: {}", r.replay));
+    }
+    if !step2.pass() {
         for o in run.outcomes.iter().filter(|o| !o.record.pass) {
             crate::evidence::say(&format!(
                 "replay: portability-matrix crash-harness --seed {seed} --iteration {}",

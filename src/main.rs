@@ -9,6 +9,8 @@ use clap::Parser;
 mod build_info;
 mod cell;
 mod cli;
+mod crash;
+mod crash_explore;
 mod crash_harness;
 mod evidence;
 mod gate;
@@ -27,6 +29,8 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::CrashHarness(a) => crash_harness::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::CrashExplore(a) => crash_explore::run(a),
+        Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
         Command::Gate(a) => gate::run(a),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(a),

@@ -138,6 +138,12 @@ pub struct WalVerify {
     pub dir: String,
     pub tool: BuildInfo,
     pub duration_ms: u64,
+    /// Step 2's kill -9 runs (absent with `--seed-steps-only`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kill_runs: Option<crate::crash::kill::Summary>,
+    /// Step 2's power-loss exploration (absent with `--seed-steps-only`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power_loss: Option<crate::crash::explore::Summary>,
 }
 
 #[derive(Debug, Serialize)]

@@ -24,10 +24,13 @@
 #![warn(missing_docs)]
 
 pub mod conformance;
+#[cfg(feature = "defects")]
+pub mod defects;
 mod error;
 pub mod format;
 pub mod inject;
 mod log;
+pub mod mem;
 mod recovery;
 pub mod scan;
 mod seq;

@@ -105,6 +105,10 @@ impl<S: Storage> Wal<S> {
         let mut index = Vec::new();
         // Rebuild the sparse index from the recovered, already verified committed range.
         let mut scanner = Scanner::with_end(&log, format::FILE_HEADER_LEN, rec.end);
+        #[cfg(feature = "defects")]
+        if crate::defects::active(crate::defects::Defect::RecoveryTrustsFrameWithoutChecksum) {
+            scanner.trust_checksums();
+        }
         while let Some(item) = scanner
             .next_frame()
             .map_err(Error::io("read", &paths.log))?
@@ -197,9 +201,16 @@ impl<S: Storage> Wal<S> {
         self.log
             .write_all_at(frames, self.end)
             .map_err(Error::io("write", &p.log))?;
-        self.log
-            .sync_data()
-            .map_err(Error::io("fdatasync", &p.log))?;
+        #[cfg(feature = "defects")]
+        let defer_frame_sync =
+            crate::defects::active(crate::defects::Defect::RenameBeforeFrameSync);
+        #[cfg(not(feature = "defects"))]
+        let defer_frame_sync = false;
+        if !defer_frame_sync {
+            self.log
+                .sync_data()
+                .map_err(Error::io("fdatasync", &p.log))?;
+        }
         let mut tmp = self
             .storage
             .open(&p.safe_seq_tmp, OpenMode::Truncate)
@@ -212,9 +223,20 @@ impl<S: Storage> Wal<S> {
         self.storage
             .rename(&p.safe_seq_tmp, &p.safe_seq)
             .map_err(Error::io("rename", &p.safe_seq_tmp))?;
-        self.storage
-            .sync_dir(&p.dir)
-            .map_err(Error::io("fsync", &p.dir))?;
+        #[cfg(feature = "defects")]
+        let skip_dir_sync = crate::defects::active(crate::defects::Defect::NoDirSyncAfterRename);
+        #[cfg(not(feature = "defects"))]
+        let skip_dir_sync = false;
+        if !skip_dir_sync {
+            self.storage
+                .sync_dir(&p.dir)
+                .map_err(Error::io("fsync", &p.dir))?;
+        }
+        if defer_frame_sync {
+            self.log
+                .sync_data()
+                .map_err(Error::io("fdatasync", &p.log))?;
+        }
         Ok(())
     }
 

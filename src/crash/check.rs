@@ -1,0 +1,229 @@
+//! What must hold after any crash: the checks run on every crash state and after every kill.
+//!
+//! Recovery must open the directory; every acknowledged entry must be there with exactly the
+//! bytes appended (the acknowledged-durability oracle); nothing may appear that was never
+//! appended; the on-disk safe_seq must equal the entries recovered (S1); the verifier must find
+//! R1-R5 and JSON integrity intact; and the recovered WAL must still report damage to a
+//! committed frame instead of accepting it (S6: one byte of one committed frame is flipped and
+//! recovery must refuse it, leaving the log as it was). The checks go through the [`Storage`]
+//! seam only, so the same code runs on a state materialized in memory or on the real disk.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use wal::storage::{OpenMode, Storage, StorageFile};
+use wal::{format, Paths, Seq, Wal};
+
+/// A check that failed on a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Which check: "recovery", "oracle", "S1", "R1-R5", "S6".
+    pub check: &'static str,
+    /// What was found, as a sentence.
+    pub msg: String,
+}
+
+/// What a state may and must contain.
+pub struct Expect<'a> {
+    /// Every seq up to this one was acknowledged and must survive.
+    pub acked: u64,
+    /// No seq above this one was ever appended.
+    pub issued: u64,
+    /// Whether these are the bytes seq was appended with (by its latest append).
+    pub appended: &'a dyn Fn(u64, &[u8]) -> bool,
+}
+
+/// The outcome of the checks on one state.
+pub struct Checked {
+    /// The verifier's report after recovery, when recovery succeeded.
+    pub report: Option<wal::verify::Report>,
+    /// The first failed check.
+    pub finding: Option<Finding>,
+    /// How many entries recovery kept.
+    pub recovered: u64,
+}
+
+fn found(check: &'static str, msg: String) -> Checked {
+    Checked {
+        report: None,
+        finding: Some(Finding { check, msg }),
+        recovered: 0,
+    }
+}
+
+/// Runs every check on the WAL directory `dir` of `storage`. `probe` picks which committed frame
+/// the S6 probe damages (`None`: no S6 probe). The directory is changed (recovered, and damaged
+/// by the probe): use a copy.
+pub fn check_state<S: Storage + Clone>(
+    storage: &S,
+    dir: &Path,
+    exp: &Expect,
+    probe: Option<u64>,
+) -> Checked {
+    let wal = match Wal::open_with(storage.clone(), dir) {
+        Ok(w) => w,
+        Err(e) => return found("recovery", format!("recovery failed: {e}")),
+    };
+    let entries: Vec<wal::Entry> = match wal.read_from(Seq::ZERO).collect() {
+        Ok(e) => e,
+        Err(e) => {
+            return found(
+                "oracle",
+                format!("reading the recovered entries failed: {e}"),
+            )
+        }
+    };
+    drop(wal);
+    let m = entries.len() as u64;
+    for (i, e) in entries.iter().enumerate() {
+        let s = e.seq.get();
+        if s != i as u64 + 1 {
+            return found("oracle", format!("entry {} read back has seq {s}", i + 1));
+        }
+        if s > exp.issued {
+            return found(
+                "oracle",
+                format!(
+                    "entry {s} was recovered but never appended (the last append was {})",
+                    exp.issued
+                ),
+            );
+        }
+        if !(exp.appended)(s, &e.payload) {
+            return found(
+                "oracle",
+                format!("entry {s} does not hold the bytes it was appended with"),
+            );
+        }
+    }
+    if m < exp.acked {
+        return found(
+            "oracle",
+            format!(
+                "acknowledged entry {} was lost: recovery kept {m} entries, {} had been acknowledged",
+                m + 1,
+                exp.acked
+            ),
+        );
+    }
+    let paths = Paths::new(dir);
+    match wal::read_safe_seq(storage, &paths) {
+        Ok(s) if s.get() == m => {}
+        Ok(s) => {
+            return found(
+                "S1",
+                format!("the on-disk safe_seq is {s} after recovery but {m} entries were kept"),
+            )
+        }
+        Err(e) => return found("S1", format!("safe_seq cannot be read after recovery: {e}")),
+    }
+    let report = match wal::verify::verify_with(storage, dir) {
+        Ok(r) => r,
+        Err(e) => {
+            return found(
+                "R1-R5",
+                format!("the verifier could not read the recovered WAL: {e}"),
+            )
+        }
+    };
+    if !report.pass() {
+        let first = &report.violations[0];
+        let msg = format!(
+            "the verifier found {} violation(s) after recovery, first {:?}: {}",
+            report.violations.len(),
+            first.code,
+            first.msg
+        );
+        return Checked {
+            report: Some(report),
+            finding: Some(Finding {
+                check: "R1-R5",
+                msg,
+            }),
+            recovered: m,
+        };
+    }
+    let finding = match probe {
+        Some(p) if m > 0 => s6_probe(storage, &paths, &entries, p),
+        _ => None,
+    };
+    Checked {
+        report: Some(report),
+        finding,
+        recovered: m,
+    }
+}
+
+/// Flips one payload byte of committed entry `1 + probe % n`; recovery must refuse the log with
+/// that seq and leave every byte as it was.
+fn s6_probe<S: Storage + Clone>(
+    storage: &S,
+    paths: &Paths,
+    entries: &[wal::Entry],
+    probe: u64,
+) -> Option<Finding> {
+    let k = (probe % entries.len() as u64) as usize;
+    let offset = format::FILE_HEADER_LEN
+        + entries[..k]
+            .iter()
+            .map(|e| (format::FRAME_HEADER_LEN + e.payload.len()) as u64)
+            .sum::<u64>()
+        + format::FRAME_HEADER_LEN as u64
+        + entries[k].payload.len() as u64 / 2;
+    let seq = entries[k].seq;
+    let damaged = (|| -> std::io::Result<Vec<u8>> {
+        let mut f = storage.open(&paths.log, OpenMode::ReadWrite)?;
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, offset)?;
+        f.write_all_at(&[b[0] ^ 0x20], offset)?;
+        read_all(&f)
+    })();
+    let before = match damaged {
+        Ok(b) => b,
+        Err(e) => {
+            return Some(Finding {
+                check: "S6",
+                msg: format!("the S6 probe could not damage entry {seq}: {e}"),
+            })
+        }
+    };
+    let verdict = match Wal::open_with(storage.clone(), &paths.dir) {
+        Err(wal::Error::Corrupt { seq: s, .. }) if s == seq => None,
+        Err(e) => Some(format!(
+            "with one byte of committed entry {seq} flipped, recovery failed for another reason: {e}"
+        )),
+        Ok(w) => Some(format!(
+            "with one byte of committed entry {seq} flipped, recovery opened the WAL (safe_seq {}) \
+             instead of reporting the damage",
+            w.safe_seq()
+        )),
+    };
+    if let Some(msg) = verdict {
+        return Some(Finding { check: "S6", msg });
+    }
+    let after = storage
+        .open(&paths.log, OpenMode::Read)
+        .and_then(|f| read_all(&f));
+    match after {
+        Ok(a) if a == before => None,
+        Ok(_) => Some(Finding {
+            check: "S6",
+            msg: format!("recovery changed a log whose committed entry {seq} is damaged"),
+        }),
+        Err(e) => Some(Finding {
+            check: "S6",
+            msg: format!("the damaged log cannot be read back: {e}"),
+        }),
+    }
+}
+
+fn read_all<F: StorageFile>(f: &F) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; f.len()? as usize];
+    f.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}
+
+/// The `appended` check over a map of the latest issued payloads.
+pub fn from_map(m: &BTreeMap<u64, Vec<u8>>) -> impl Fn(u64, &[u8]) -> bool + '_ {
+    move |s, p| m.get(&s).is_some_and(|q| q == p)
+}

@@ -1,0 +1,424 @@
+//! The power-loss explorer: every crash state of a recorded workload, checked.
+//!
+//! For each crash point of the trace it enumerates the states the persistence model permits,
+//! exhaustively while a crash point has at most `bound` of them and by seeded sampling beyond,
+//! materializes each distinct one in memory (and, optionally, a sample on the filesystem under
+//! test), and runs the checks of [`super::check`]. A violation is shrunk before it is reported:
+//! the earliest crash point that shows it, then as few lost or torn operations as still show
+//! it. Its reproducer names the seed, the crash point and each pending operation's fate, and
+//! carries the command that replays exactly that state.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rand::Rng;
+use serde::Serialize;
+use wal::mem::MemStorage;
+use wal::StdStorage;
+
+use super::check::{check_state, from_map, Checked, Expect, Finding};
+use super::model::{frontiers, Fate, Frontier};
+use super::record::Trace;
+use super::workload::{record, Protocol, Workload};
+use crate::crash_harness::iteration_rng;
+
+/// Violations reported in full (each shrunk); the rest are counted.
+const MAX_REPORTED: usize = 10;
+
+/// What to explore.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub workload: Workload,
+    pub seed: u64,
+    /// Torn writes tear at multiples of this many bytes (512 or 4096).
+    pub sector: u64,
+    /// A crash point with more states than this is sampled (this many draws).
+    pub bound: u64,
+    pub protocol: Protocol,
+    /// Also check this many of the states on the real filesystem, under this directory.
+    pub on_disk: Option<(PathBuf, u64)>,
+}
+
+/// One pending operation's fate in a reproducer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Choice {
+    pub op: usize,
+    pub what: String,
+    pub fate: String,
+}
+
+/// A violation with everything needed to replay it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reproducer {
+    pub check: String,
+    pub msg: String,
+    pub seed: u64,
+    pub crash_point: usize,
+    /// The last operation that completed before the power cut.
+    pub after_op: String,
+    pub choices: Vec<Choice>,
+    /// `<crash point>:<fate>,…`, as `--replay` takes it.
+    pub state: String,
+    pub replay: String,
+}
+
+/// The exploration's evidence (the `power_loss` key of `wal_verify.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub pass: bool,
+    pub workload: String,
+    pub protocol: String,
+    pub seed: u64,
+    pub sector_size: u64,
+    pub bound: u64,
+    pub operations: usize,
+    pub crash_points: usize,
+    /// Crash states generated (every permitted combination, or the samples drawn).
+    pub states_explored: u64,
+    /// Distinct directory contents among them, each recovered and checked.
+    pub states_checked: u64,
+    /// Whether every permitted state of every crash point was generated (no sampling).
+    pub exhaustive: bool,
+    pub on_disk_states: u64,
+    /// Wall time of the whole exploration, and the part spent on the on-disk states.
+    pub millis: u64,
+    pub on_disk_millis: u64,
+    /// States checked in memory per second of in-memory work (recording included).
+    pub states_per_s: f64,
+    pub violating_states: u64,
+    pub violations: Vec<Reproducer>,
+}
+
+/// The summary plus verifier reports for the cell's invariants (the first, and failing ones).
+pub struct Outcome {
+    pub summary: Summary,
+    pub reports: Vec<(String, wal::verify::Report)>,
+}
+
+struct Ctx<'a> {
+    opts: &'a Options,
+    trace: &'a Trace,
+    dir: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn check_mem(&self, fr: &Frontier, image: &BTreeMap<PathBuf, Vec<u8>>) -> Checked {
+        let mem = MemStorage::new();
+        mem.create_dir_all(self.dir);
+        for (p, b) in image {
+            // The image holds only paths the workload created inside its directory.
+            let _ = mem.write_file(p, b);
+        }
+        self.check(fr, &mem, self.dir)
+    }
+
+    fn check<S: wal::Storage + Clone>(&self, fr: &Frontier, s: &S, dir: &Path) -> Checked {
+        let issued = fr.issued_payloads(self.trace);
+        let appended = from_map(&issued);
+        let exp = Expect {
+            acked: fr.acked,
+            issued: fr.issued,
+            appended: &appended,
+        };
+        check_state(s, dir, &exp, Some(fr.crash_point as u64))
+    }
+
+    fn check_on_disk(
+        &self,
+        fr: &Frontier,
+        image: &BTreeMap<PathBuf, Vec<u8>>,
+        at: &Path,
+    ) -> Result<Checked> {
+        materialize(image, at)?;
+        let mut c = self.check(fr, &StdStorage, at);
+        match &mut c.finding {
+            None => std::fs::remove_dir_all(at)
+                .with_context(|| format!("cannot remove {}", at.display()))?,
+            // Kept for inspection.
+            Some(f) => {
+                f.msg = format!("on the filesystem under test ({}): {}", at.display(), f.msg)
+            }
+        }
+        Ok(c)
+    }
+
+    fn fails(&self, fr: &Frontier, fates: &[Fate]) -> Option<Finding> {
+        self.check_mem(fr, &fr.image(self.trace, fates)).finding
+    }
+
+    /// Fewer lost or torn operations, while the state still fails.
+    /// (A state that failed only on disk is reported as found.)
+    fn shrink(
+        &self,
+        fr: &Frontier,
+        mut fates: Vec<Fate>,
+        mut finding: Finding,
+    ) -> (Vec<Fate>, Finding) {
+        if self.fails(fr, &fates).is_none() {
+            return (fates, finding);
+        }
+        for i in 0..fates.len() {
+            for simpler in [Fate::Persisted, Fate::Lost] {
+                if fates[i] == simpler || (simpler == Fate::Lost && fates[i] == Fate::Persisted) {
+                    continue;
+                }
+                let mut t = fates.clone();
+                t[i] = simpler;
+                if let Some(f) = self.fails(fr, &t) {
+                    fates = t;
+                    finding = f;
+                    break;
+                }
+            }
+        }
+        (fates, finding)
+    }
+
+    fn reproducer(&self, fr: &Frontier, fates: &[Fate], f: Finding) -> Reproducer {
+        let state = fr.state_string(fates);
+        let o = self.opts;
+        Reproducer {
+            check: f.check.into(),
+            msg: f.msg,
+            seed: o.seed,
+            crash_point: fr.crash_point,
+            after_op: match fr.crash_point {
+                0 => "none (before the first operation)".into(),
+                k => format!("#{} {}", k - 1, self.trace.ops[k - 1].describe()),
+            },
+            choices: fr
+                .pending
+                .iter()
+                .zip(fates)
+                .map(|(p, f)| Choice {
+                    op: p.op,
+                    what: self.trace.ops[p.op].describe(),
+                    fate: format!("{} ({})", f.word(), f.code(p.pieces.len())),
+                })
+                .collect(),
+            replay: format!(
+                "{} crash-explore {} --seed {} --sector {} --protocol {} --replay {state}",
+                o.protocol.invocation(),
+                o.workload.args(),
+                o.seed,
+                o.sector,
+                o.protocol.name()
+            ),
+            state,
+        }
+    }
+}
+
+/// Writes a crash image into a real directory (created afresh).
+pub fn materialize(image: &BTreeMap<PathBuf, Vec<u8>>, at: &Path) -> Result<()> {
+    if at.exists() {
+        std::fs::remove_dir_all(at).with_context(|| format!("cannot clear {}", at.display()))?;
+    }
+    std::fs::create_dir_all(at).with_context(|| format!("cannot create {}", at.display()))?;
+    for (p, b) in image {
+        let name = p
+            .file_name()
+            .context("a crash image holds a path without a file name")?;
+        std::fs::write(at.join(name), b)
+            .with_context(|| format!("cannot write {}", at.join(name).display()))?;
+    }
+    Ok(())
+}
+
+/// Explores every crash state of the workload (sampling beyond the bound) and checks each.
+pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    let started = Instant::now();
+    let _protocol = opts.protocol.enable()?;
+    let rec = record(opts.workload, opts.seed)?;
+    let trace = &rec.trace;
+    let frs = frontiers(trace, &rec.initial, opts.sector);
+    let ctx = Ctx {
+        opts,
+        trace,
+        dir: &rec.dir,
+    };
+    let mut seen: HashSet<u64> = HashSet::new();
+    let (mut explored, mut checked, mut on_disk, mut violating) = (0u64, 0u64, 0u64, 0u64);
+    let mut exhaustive = true;
+    let mut disk_time = std::time::Duration::ZERO;
+    let mut reports: Vec<(String, wal::verify::Report)> = Vec::new();
+    let mut found: Vec<Reproducer> = Vec::new();
+    let mut kinds: HashSet<&'static str> = HashSet::new();
+    // Distinct states that passed in memory: (frontier, state index), for the on-disk sample.
+    let mut passed: Vec<(usize, u128)> = Vec::new();
+    let mut outcome =
+        |fr: &Frontier, fates: Vec<Fate>, mut c: Checked, log: &mut dyn FnMut(&str)| {
+            if let Some(r) = c.report.take() {
+                if reports.is_empty() || !r.pass() && reports.len() < 5 {
+                    reports.push((format!("power-loss state {}", fr.state_string(&fates)), r));
+                }
+            }
+            let Some(f) = c.finding else { return true };
+            violating += 1;
+            if found.len() < MAX_REPORTED && kinds.insert(f.check) {
+                let (fates, f) = ctx.shrink(fr, fates, f);
+                let r = ctx.reproducer(fr, &fates, f);
+                log(&format!(
+                    "violation ({}) at {}: {}",
+                    r.check, r.state, r.msg
+                ));
+                log(&format!("  replay: {}", r.replay));
+                found.push(r);
+            }
+            false
+        };
+    for (k, fr) in frs.iter().enumerate() {
+        let total = fr.states(trace);
+        let sampled = total > u128::from(opts.bound);
+        exhaustive &= !sampled;
+        let mut rng = iteration_rng(opts.seed, fr.crash_point as u32);
+        let count = if sampled {
+            u128::from(opts.bound)
+        } else {
+            total
+        };
+        for i in 0..count {
+            let index = if sampled {
+                rng.random_range(0..total)
+            } else {
+                i
+            };
+            let fates = fr.fates(trace, index);
+            let image = fr.image(trace, &fates);
+            explored += 1;
+            let mut h = DefaultHasher::new();
+            (&image, fr.acked, fr.issued).hash(&mut h);
+            if !seen.insert(h.finish()) {
+                continue;
+            }
+            checked += 1;
+            let c = ctx.check_mem(fr, &image);
+            if outcome(fr, fates, c, log) {
+                passed.push((k, index));
+            }
+        }
+    }
+    if let Some((base, n)) = &opts.on_disk {
+        // An even sample of the distinct states, on the filesystem under test.
+        let n = (*n as usize).min(passed.len());
+        for j in 0..n {
+            let (k, index) = passed[j * passed.len() / n];
+            let fr = &frs[k];
+            let fates = fr.fates(trace, index);
+            let image = fr.image(trace, &fates);
+            on_disk += 1;
+            let t = Instant::now();
+            let c = ctx.check_on_disk(fr, &image, &base.join(format!("state-{on_disk}")))?;
+            disk_time += t.elapsed();
+            outcome(fr, fates, c, log);
+        }
+    }
+    let millis = started.elapsed().as_millis() as u64;
+    let secs = (started.elapsed() - disk_time).as_secs_f64().max(1e-9);
+    let summary = Summary {
+        pass: violating == 0,
+        workload: opts.workload.name(),
+        protocol: opts.protocol.name().into(),
+        seed: opts.seed,
+        sector_size: opts.sector,
+        bound: opts.bound,
+        operations: trace.ops.len(),
+        crash_points: frs.len(),
+        states_explored: explored,
+        states_checked: checked,
+        exhaustive,
+        on_disk_states: on_disk,
+        millis,
+        on_disk_millis: disk_time.as_millis() as u64,
+        states_per_s: (checked as f64 / secs * 10.0).round() / 10.0,
+        violating_states: violating,
+        violations: found,
+    };
+    log(&format!(
+        "power loss: {} workload, {} protocol: {} operations, {} crash points, {} states explored \
+         ({}), {} distinct checked ({} also on disk), {} violating; {:.0} states/s in memory",
+        summary.workload,
+        summary.protocol,
+        summary.operations,
+        summary.crash_points,
+        explored,
+        if exhaustive {
+            "exhaustive"
+        } else {
+            "sampled beyond the bound"
+        },
+        checked,
+        on_disk,
+        violating,
+        summary.states_per_s
+    ));
+    Ok(Outcome { summary, reports })
+}
+
+/// Rebuilds exactly one crash state, describes it, and checks it.
+pub fn replay(
+    opts: &Options,
+    state: &str,
+    keep: Option<&Path>,
+    log: &mut dyn FnMut(&str),
+) -> Result<Option<Reproducer>> {
+    let _protocol = opts.protocol.enable()?;
+    let rec = record(opts.workload, opts.seed)?;
+    let trace = &rec.trace;
+    let (k, codes) = state
+        .split_once(':')
+        .with_context(|| format!("{state:?} is not a state (<crash point>:<fate>,…)"))?;
+    let k: usize = k
+        .parse()
+        .with_context(|| format!("{k:?} is not a crash point number"))?;
+    anyhow::ensure!(
+        k <= trace.ops.len(),
+        "crash point {k} is past the end of the trace ({} operations)",
+        trace.ops.len()
+    );
+    let frs = frontiers(trace, &rec.initial, opts.sector);
+    let fr = &frs[k];
+    let fates = fr.parse_fates(trace, codes)?;
+    let ctx = Ctx {
+        opts,
+        trace,
+        dir: &rec.dir,
+    };
+    log(&format!(
+        "crash point {k} of {} operations; acknowledged up to seq {}, appended up to {}",
+        trace.ops.len(),
+        fr.acked,
+        fr.issued
+    ));
+    for (i, op) in trace
+        .ops
+        .iter()
+        .enumerate()
+        .take(k)
+        .skip(k.saturating_sub(8))
+    {
+        log(&format!("  done     #{i} {}", op.describe()));
+    }
+    for (p, f) in fr.pending.iter().zip(&fates) {
+        log(&format!(
+            "  pending  #{} {}: {}",
+            p.op,
+            trace.ops[p.op].describe(),
+            f.word()
+        ));
+    }
+    let image = fr.image(trace, &fates);
+    for (p, b) in &image {
+        log(&format!("  file {} ({} bytes)", p.display(), b.len()));
+    }
+    if let Some(dir) = keep {
+        materialize(&image, dir)?;
+        log(&format!("the crash state is in {}", dir.display()));
+    }
+    let c = ctx.check_mem(fr, &image);
+    Ok(c.finding.map(|f| ctx.reproducer(fr, &fates, f)))
+}

@@ -1,0 +1,115 @@
+//! `portability-matrix crash-explore`: power-loss exploration of one workload, or the replay of
+//! one crash state named by a reproducer.
+//!
+//! Exit codes: 0 no state violates anything (or the replayed state passes), 1 a violation (the
+//! reproducers are printed), 2 the exploration could not run (for example a defective protocol
+//! asked of a build without the `defects` feature).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{CrashExploreArgs, ProtocolArg, WorkloadArg};
+use crate::crash::explore::{self, Options, Reproducer};
+use crate::crash::workload::{Protocol, Workload};
+use crate::crash_harness::clock_seed;
+use crate::evidence::say;
+
+impl From<ProtocolArg> for Protocol {
+    fn from(p: ProtocolArg) -> Protocol {
+        match p {
+            ProtocolArg::Real => Protocol::Real,
+            ProtocolArg::RenameBeforeFrameSync => Protocol::RenameBeforeFrameSync,
+            ProtocolArg::NoDirSync => Protocol::NoDirSync,
+            ProtocolArg::NoChecksum => Protocol::NoChecksum,
+        }
+    }
+}
+
+fn print_reproducer(r: &Reproducer) {
+    say(&format!("violation of {}: {}", r.check, r.msg));
+    say(&format!(
+        "  seed {}, crash point {} (after {})",
+        r.seed, r.crash_point, r.after_op
+    ));
+    for c in &r.choices {
+        say(&format!("  pending #{} {}: {}", c.op, c.what, c.fate));
+    }
+    say(&format!("  replay: {}", r.replay));
+}
+
+pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
+    let seed = args.seed.unwrap_or_else(clock_seed);
+    let workload = match args.workload {
+        WorkloadArg::Standard => Workload::Standard,
+        WorkloadArg::Appends => Workload::Appends(args.appends),
+    };
+    let tmp;
+    let on_disk = if args.on_disk > 0 {
+        let base: PathBuf = match &args.dir {
+            Some(d) => d.clone(),
+            None => {
+                tmp = tempfile::Builder::new()
+                    .prefix("pm-crash-explore-")
+                    .tempdir()?;
+                tmp.path().to_path_buf()
+            }
+        };
+        std::fs::create_dir_all(&base)
+            .with_context(|| format!("cannot create {}", base.display()))?;
+        Some((base, args.on_disk))
+    } else {
+        None
+    };
+    let opts = Options {
+        workload,
+        seed,
+        sector: args.sector,
+        bound: args.bound,
+        protocol: args.protocol.into(),
+        on_disk,
+    };
+    let mut log = |l: &str| say(l);
+    if let Some(state) = &args.replay {
+        say(&format!(
+            "replaying state {state} of the {} workload, seed {seed}",
+            workload.name()
+        ));
+        return Ok(
+            match explore::replay(&opts, state, args.keep.as_deref(), &mut log)? {
+                Some(r) => {
+                    print_reproducer(&r);
+                    ExitCode::from(1)
+                }
+                None => {
+                    say("the state passes every check");
+                    ExitCode::SUCCESS
+                }
+            },
+        );
+    }
+    say(&format!(
+        "crash explore: seed {seed}, {} workload, {} protocol",
+        workload.name(),
+        opts.protocol.name()
+    ));
+    let mut last = None;
+    for _ in 0..args.repeat.max(1) {
+        last = Some(explore::explore(&opts, &mut log)?);
+    }
+    let outcome = last.context("no exploration ran")?;
+    let s = &outcome.summary;
+    for r in &s.violations {
+        print_reproducer(r);
+    }
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(s)? + "\n")
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    Ok(if s.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
