@@ -12,6 +12,17 @@ SEED_ARG := $(if $(SEED),--seed $(SEED),)
 
 .PHONY: portability-matrix portability-crash-harness test build bootstrap
 
+# The full matrix (docs/matrix.md): architectures by Debian name, filesystems by mkfs name,
+# extra ARCH/FS cells beyond the product, and extra `matrix` flags (e.g. --fail-on-skip seed).
+MATRIX_ARCH ?= amd64 arm64 riscv64
+MATRIX_FS ?= ext4 xfs
+MATRIX_EXTRA ?=
+MATRIX_FLAGS ?=
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
+CROSS_ARCHES = $(sort $(HOST_ARCH) $(MATRIX_ARCH) $(foreach c,$(MATRIX_EXTRA),$(firstword $(subst /, ,$(c)))))
+
+.PHONY: portability-matrix-full matrix-deps cross-build
+
 bootstrap:
 	@scripts/bootstrap.sh
 
@@ -41,3 +52,18 @@ GATE_MODE ?= release
 .PHONY: gate
 gate: build
 	$(BIN) gate --evidence-dir $(EVIDENCE) --policy $(POLICY) --mode $(GATE_MODE)
+
+## Prerequisites of the full matrix: QEMU + binfmt_misc, mkfs.xfs, cross toolchains (root).
+matrix-deps:
+	@scripts/install-matrix-deps.sh
+
+## Static cell binaries for every matrix architecture, in target/cross/<arch>/.
+cross-build: bootstrap matrix-deps
+	scripts/cross-build.sh $(CROSS_ARCHES)
+
+## The full matrix on this machine: every MATRIX_ARCH x MATRIX_FS cell (plus MATRIX_EXTRA) on
+## fresh loop filesystems, foreign architectures under QEMU. Needs root for the loop devices.
+portability-matrix-full: cross-build
+	target/cross/$(HOST_ARCH)/portability-matrix matrix --arch "$(MATRIX_ARCH)" --fs "$(MATRIX_FS)" \
+	  $(foreach c,$(MATRIX_EXTRA),--extra-cell $(c)) --iterations $(ITERATIONS) \
+	  --evidence $(EVIDENCE) --binaries target/cross $(SEED_ARG) $(MATRIX_FLAGS)

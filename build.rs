@@ -33,6 +33,11 @@ fn main() {
         std::env::var("TARGET").unwrap_or_default()
     );
     println!("cargo:rerun-if-env-changed=PM_BUILD_COMMIT");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs");
+    // Watch the checkout's HEAD only where it is a file (not in a worktree or a source tarball,
+    // where a watched path that does not exist would rebuild the crate every time).
+    for p in [".git/HEAD", ".git/refs"] {
+        if std::path::Path::new(p).exists() {
+            println!("cargo:rerun-if-changed={p}");
+        }
+    }
 }

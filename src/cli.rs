@@ -45,6 +45,13 @@ pub enum Command {
     /// the open (exit 0 refused, 1 opened). Used by the conformance suite's lock check.
     #[command(hide = true)]
     LockProbe(LockProbeArgs),
+    /// Run the full matrix: every architecture x filesystem cell as a child process, each on a
+    /// freshly made loop-mounted filesystem, foreign architectures under QEMU user emulation;
+    /// print the table and write <evidence>/matrix.json.
+    ///
+    /// Exit 0 when every cell that ran passed, 1 when one failed (SKIP is not a failure unless
+    /// --fail-on-skip says so), 2 when the matrix could not run or was interrupted.
+    Matrix(MatrixArgs),
 }
 
 #[derive(Debug, Args)]
@@ -368,6 +375,121 @@ pub fn parse_date(s: &str) -> Result<jiff::civil::Date, String> {
 pub struct LockProbeArgs {
     #[arg(long)]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Architectures, by Debian name (amd64 arm64 riscv64 s390x), separated by spaces or commas.
+    #[arg(long, default_value = "amd64 arm64 riscv64", value_parser = parse_names)]
+    pub arch: NameList,
+    /// Filesystems; any name with a mkfs.<name> works (ext4 xfs btrfs), separated by spaces or
+    /// commas.
+    #[arg(long, default_value = "ext4 xfs", value_parser = parse_names)]
+    pub fs: NameList,
+    /// One more cell beyond --arch x --fs, as ARCH/FS (e.g. s390x/ext4); repeatable.
+    #[arg(long = "extra-cell", value_parser = parse_cell)]
+    pub extra_cells: Vec<CellSpec>,
+    /// Crash-harness iterations per cell.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: u32,
+    /// The one seed of the whole matrix run (default: generated from the clock and printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where the evidence tree and matrix.json go.
+    #[arg(long, default_value = "evidence")]
+    pub evidence: PathBuf,
+    /// Directory of cell binaries, <DIR>/<arch>/portability-matrix (scripts/cross-build.sh
+    /// writes them). The native cell falls back to this binary when its entry is missing.
+    #[arg(long, default_value = "target/cross")]
+    pub binaries: PathBuf,
+    /// Size of each loop filesystem image (sparse); K, M, G suffixes. xfs needs at least 300M.
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
+    pub image_size: u64,
+    /// Stop a cell that runs longer than this many seconds (0: no limit); it is then FAIL.
+    #[arg(long, default_value_t = 1800)]
+    pub cell_timeout: u64,
+    /// Exit 1 when a cell was skipped: `seed` for the seed's six cells (amd64, arm64, riscv64
+    /// x ext4, xfs), `any` for every cell.
+    #[arg(long, value_enum)]
+    pub fail_on_skip: Option<SkipPolicy>,
+    /// How foreign binaries are executed: `auto` uses a registered binfmt_misc handler and falls
+    /// back to running qemu-<arch>-static explicitly; `explicit` always names the emulator.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub emulation: EmulationMode,
+    /// The commit the binaries certify, recorded in every cell's evidence.
+    #[arg(long, env = "GITHUB_SHA")]
+    pub commit: Option<String>,
+}
+
+/// How `matrix` reaches QEMU for a foreign architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmulationMode {
+    /// binfmt_misc when a handler is registered and enabled, else qemu-<arch>-static.
+    Auto,
+    /// qemu-<arch>-static (or qemu-<arch>) named explicitly, whatever is registered.
+    Explicit,
+}
+
+/// A list of architecture or filesystem names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameList(pub Vec<String>);
+
+/// One cell: an architecture and a filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellSpec {
+    pub arch: String,
+    pub fs: String,
+}
+
+/// Which skipped cells make `matrix` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SkipPolicy {
+    /// A skipped cell of the seed's six.
+    Seed,
+    /// Any skipped cell.
+    Any,
+}
+
+/// A name that becomes part of a command (`mkfs.<name>`) or a path: lowercase letters, digits,
+/// and `_`, so that it can name nothing else.
+fn check_name(w: &str) -> Result<String, String> {
+    if !w.is_empty()
+        && w.len() <= 32
+        && w.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(w.to_string())
+    } else {
+        Err(format!(
+            "{w:?} is not an architecture or filesystem name (lowercase letters, digits, _)"
+        ))
+    }
+}
+
+/// Parses "amd64 arm64", "ext4,xfs": a non-empty list without repeats.
+pub fn parse_names(s: &str) -> Result<NameList, String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in s.split([' ', ',', '\t']).filter(|w| !w.is_empty()) {
+        let w = check_name(w)?;
+        if !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    if out.is_empty() {
+        return Err("the list is empty".into());
+    }
+    Ok(NameList(out))
+}
+
+/// Parses "s390x/ext4".
+pub fn parse_cell(s: &str) -> Result<CellSpec, String> {
+    let (arch, fs) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not a cell; write ARCH/FS, e.g. s390x/ext4"))?;
+    Ok(CellSpec {
+        arch: check_name(arch)?,
+        fs: check_name(fs)?,
+    })
 }
 
 /// Parses "1073741824", "512M", "1G", "64K".

@@ -15,6 +15,7 @@ mod crash_harness;
 mod evidence;
 mod gate;
 mod generate;
+mod matrix;
 mod platform;
 mod report;
 mod verify;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
         Command::Gate(a) => gate::run(a),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
+        Command::Matrix(a) => matrix::run(a),
     };
     match result {
         Ok(code) => code,

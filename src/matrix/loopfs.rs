@@ -1,0 +1,365 @@
+//! A freshly made filesystem on a loop device, for one cell, and its guaranteed removal.
+//!
+//! `LoopFs::create` makes a sparse image in a private temporary directory, runs
+//! `mkfs.<fs>` on it, attaches it with `losetup --find --show` and mounts it on a private mount
+//! point. Teardown (unmount, detach, delete) runs from `close` or, failing that, from `Drop`, so
+//! it also happens when the cell fails, when this process unwinds from a panic, and after
+//! Ctrl-C (the interrupt handler only sets a flag; the stack unwinds normally through here).
+//!
+//! Teardown never deletes recursively: the image, the mount point and the directory are removed
+//! one by one, and only after the unmount, so nothing is ever deleted through a live mount. The
+//! external tools (`mkfs`, `losetup`, `mount`, `umount`) are used rather than raw ioctls so that
+//! each step is a command a person can rerun; every command is recorded for the evidence.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::evidence::shell_quote;
+
+/// A mounted loop filesystem. Dropping it unmounts, detaches and deletes it.
+#[derive(Debug)]
+pub struct LoopFs {
+    fs: String,
+    size: u64,
+    dir: PathBuf,
+    image: PathBuf,
+    mount_point: PathBuf,
+    device: Option<String>,
+    mounted: bool,
+    image_made: bool,
+    mount_point_made: bool,
+    dir_made: bool,
+    /// Every command run so far, as a shell line.
+    commands: Vec<String>,
+    mkfs_version: Option<String>,
+}
+
+/// Options that make each known mkfs quiet and non-interactive on a fresh image file.
+fn mkfs_options(fs: &str) -> &'static [&'static str] {
+    match fs {
+        "ext2" | "ext3" | "ext4" => &["-q", "-F"],
+        "xfs" | "btrfs" | "f2fs" => &["-q", "-f"],
+        _ => &[],
+    }
+}
+
+fn line(program: &str, args: &[&str]) -> String {
+    std::iter::once(program)
+        .chain(args.iter().copied())
+        .map(shell_quote)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs a command to completion with no stdin; its stdout on success, its stderr in the error.
+fn run(program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}): {}",
+            line(program, args),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl LoopFs {
+    /// Makes, attaches and mounts a `size`-byte `fs` filesystem with the `mkfs` program given.
+    /// On error everything made so far is removed again before the error is returned.
+    pub fn create(fs: &str, mkfs: &Path, size: u64) -> Result<LoopFs> {
+        Self::create_in(&std::env::temp_dir(), fs, mkfs, size)
+    }
+
+    /// The same, with the private directory made under `parent`.
+    pub fn create_in(parent: &Path, fs: &str, mkfs: &Path, size: u64) -> Result<LoopFs> {
+        let dir = tempfile::Builder::new()
+            .prefix("pm-matrix-")
+            .tempdir_in(parent)
+            .context("cannot create a private temporary directory for the filesystem image")?
+            .keep();
+        let mut l = LoopFs {
+            fs: fs.to_string(),
+            size,
+            image: dir.join(format!("{fs}.img")),
+            mount_point: dir.join("mnt"),
+            dir,
+            device: None,
+            mounted: false,
+            image_made: false,
+            mount_point_made: false,
+            dir_made: true,
+            commands: Vec::new(),
+            mkfs_version: None,
+        };
+        l.provision(mkfs)?;
+        Ok(l)
+    }
+
+    fn provision(&mut self, mkfs: &Path) -> Result<()> {
+        let image = self.image.display().to_string();
+        let file =
+            std::fs::File::create(&self.image).with_context(|| format!("cannot create {image}"))?;
+        self.image_made = true;
+        file.set_len(self.size)
+            .with_context(|| format!("cannot size {image} to {} bytes", self.size))?;
+        drop(file);
+        self.commands
+            .push(format!("truncate -s {} {}", self.size, shell_quote(&image)));
+
+        let mkfs_s = mkfs.display().to_string();
+        let mut args: Vec<&str> = mkfs_options(&self.fs).to_vec();
+        args.push(&image);
+        self.mkfs_version = version_of(&mkfs_s);
+        self.commands.push(line(&mkfs_s, &args));
+        run(&mkfs_s, &args).with_context(|| format!("cannot make {} on {image}", self.fs))?;
+
+        self.commands
+            .push(format!("losetup --find --show {}", shell_quote(&image)));
+        let dev = run("losetup", &["--find", "--show", &image])
+            .context("cannot attach the image to a loop device (is this root?)")?
+            .trim()
+            .to_string();
+        if !dev.starts_with("/dev/") {
+            bail!("losetup printed {dev:?} instead of a device");
+        }
+        self.device = Some(dev.clone());
+
+        std::fs::create_dir(&self.mount_point)
+            .with_context(|| format!("cannot create {}", self.mount_point.display()))?;
+        self.mount_point_made = true;
+        let mp = self.mount_point.display().to_string();
+        self.commands
+            .push(line("mount", &["-t", &self.fs, &dev, &mp]));
+        run("mount", &["-t", &self.fs, &dev, &mp])
+            .with_context(|| format!("cannot mount the {} filesystem", self.fs))?;
+        self.mounted = true;
+        Ok(())
+    }
+
+    pub fn mount_point(&self) -> &Path {
+        &self.mount_point
+    }
+
+    pub fn image(&self) -> &Path {
+        &self.image
+    }
+
+    pub fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The mkfs program's version line, when it tells.
+    pub fn mkfs_version(&self) -> Option<&str> {
+        self.mkfs_version.as_deref()
+    }
+
+    /// Unmounts, detaches and deletes, reporting the first thing that could not be undone.
+    /// Also returns the commands of the whole lifetime, teardown included.
+    pub fn close(mut self) -> (Vec<String>, Result<()>) {
+        let r = self.teardown();
+        (std::mem::take(&mut self.commands), r)
+    }
+
+    /// Idempotent: each step is done once and remembered, so a second call does nothing more.
+    fn teardown(&mut self) -> Result<()> {
+        let mut first_err: Option<anyhow::Error> = None;
+        let mut note = |e: anyhow::Error| {
+            if first_err.is_none() {
+                first_err = Some(e);
+            }
+        };
+        if self.mounted {
+            let mp = self.mount_point.display().to_string();
+            self.commands.push(line("umount", &[&mp]));
+            // A process that the cell left behind may hold the mount for a moment.
+            let mut r = run("umount", &[&mp]);
+            for _ in 0..10 {
+                if r.is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+                r = run("umount", &[&mp]);
+            }
+            if let Err(e) = r {
+                // Last resort: detach it from the tree now; the kernel frees it when unused.
+                self.commands.push(line("umount", &["--lazy", &mp]));
+                match run("umount", &["--lazy", &mp]) {
+                    Ok(_) => note(e.context("the mount was busy and was detached lazily")),
+                    Err(e2) => note(e2),
+                }
+            }
+            self.mounted = false;
+        }
+        if let Some(dev) = self.device.take() {
+            self.commands.push(line("losetup", &["-d", &dev]));
+            let mut r = run("losetup", &["-d", &dev]);
+            for _ in 0..5 {
+                if r.is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                r = run("losetup", &["-d", &dev]);
+            }
+            if let Err(e) = r {
+                note(e);
+            }
+        }
+        if self.image_made {
+            if let Err(e) = std::fs::remove_file(&self.image) {
+                note(
+                    anyhow::Error::new(e)
+                        .context(format!("cannot delete {}", self.image.display())),
+                );
+            }
+            self.image_made = false;
+        }
+        if self.mount_point_made {
+            if let Err(e) = std::fs::remove_dir(&self.mount_point) {
+                note(anyhow::Error::new(e).context(format!(
+                    "cannot remove the mount point {}",
+                    self.mount_point.display()
+                )));
+            }
+            self.mount_point_made = false;
+        }
+        if self.dir_made {
+            self.commands.push(format!(
+                "rm -r {}",
+                shell_quote(&self.dir.display().to_string())
+            ));
+            if let Err(e) = std::fs::remove_dir(&self.dir) {
+                note(
+                    anyhow::Error::new(e).context(format!("cannot remove {}", self.dir.display())),
+                );
+            }
+            self.dir_made = false;
+        }
+        match first_err {
+            Some(e) => Err(e.context(format!("cleanup of the {} loop filesystem", self.fs))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("warning: {e:#}");
+        }
+    }
+}
+
+/// The first line a mkfs prints for `-V` (mke2fs and xfsprogs both know it).
+fn version_of(program: &str) -> Option<String> {
+    let out = Command::new(program)
+        .arg("-V")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Says why the test cannot run here, and records it for scripts/test.sh, which then does
+    /// not count the test as passed.
+    fn skip(reason: &str) {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("unknown test")
+            .to_string();
+        eprintln!("SKIP {name}: {reason}");
+        if let Ok(log) = std::env::var("PM_SKIP_LOG") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+            {
+                let _ = writeln!(f, "{name}: {reason}");
+            }
+        }
+    }
+
+    fn root_and_mkfs_ext4() -> Option<PathBuf> {
+        if !nix::unistd::geteuid().is_root() {
+            skip("loop filesystems need root");
+            return None;
+        }
+        let m = crate::matrix::emulation::find_program("mkfs.ext4");
+        if m.is_none() {
+            skip("mkfs.ext4 is not installed");
+        }
+        m
+    }
+
+    fn mounted(p: &Path) -> bool {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(&p.display().to_string()))
+    }
+
+    fn attached(image: &Path) -> bool {
+        let out = Command::new("losetup").arg("-a").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&image.display().to_string())
+    }
+
+    #[test]
+    fn loop_filesystem_is_mounted_and_removed_even_when_the_holder_panics() {
+        let Some(mkfs) = root_and_mkfs_ext4() else {
+            return;
+        };
+        let seen = std::sync::Mutex::new(None);
+        let r = std::panic::catch_unwind(|| {
+            let l = LoopFs::create("ext4", &mkfs, 64 << 20).unwrap();
+            assert!(mounted(l.mount_point()), "the image is not mounted");
+            assert!(attached(l.image()), "the image is not on a loop device");
+            std::fs::write(l.mount_point().join("x"), b"data").unwrap();
+            *seen.lock().unwrap() = Some((l.mount_point().to_path_buf(), l.image().to_path_buf()));
+            panic!("the cell's holder panics");
+        });
+        assert!(r.is_err());
+        let (mp, image) = seen.lock().unwrap().take().unwrap();
+        assert!(!mounted(&mp), "{} is still mounted", mp.display());
+        assert!(!attached(&image), "{} is still attached", image.display());
+        assert!(
+            !image.parent().unwrap().exists(),
+            "the private directory is left"
+        );
+    }
+
+    #[test]
+    fn a_failed_mkfs_leaves_nothing_behind() {
+        let parent = tempfile::tempdir().unwrap();
+        // `false` stands in for a mkfs that rejects the image.
+        let err = LoopFs::create_in(parent.path(), "ext4", Path::new("/bin/false"), 64 << 20)
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("cannot make ext4"), "{err:#}");
+        let left: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
