@@ -1,0 +1,240 @@
+//! S7-S12: recovery that can itself be interrupted, the seq after recovery, reading back,
+//! the writer's lock, atomic safe_seq updates seen by a concurrent reader, byte-exact payloads.
+
+use std::path::Path;
+
+use super::{e, fresh, on_disk_safe_seq, payload, seqs, write_entries, LockProbe, Outcome};
+use crate::error::Error;
+use crate::inject;
+use crate::storage::StdStorage;
+use crate::trace::{Op, Traced};
+use crate::{Paths, Seq, Wal};
+
+pub(super) fn s7(dir: &Path, _: Option<LockProbe>) -> Outcome {
+    let d = fresh(dir, "wal")?;
+    write_entries(&d, 3)?;
+    e(inject::stale_tmp(&StdStorage, &d, Seq::new(4)))?;
+    e(inject::phantom_frame(
+        &StdStorage,
+        &d,
+        Seq::new(4),
+        &payload(4),
+    ))?;
+    e(inject::torn_frame(
+        &StdStorage,
+        &d,
+        Seq::new(5),
+        &payload(5),
+        9,
+    ))?;
+    // Stop recovery at each of its effects in turn, then let a full recovery run.
+    let mut stops = 0;
+    for k in 0.. {
+        match Wal::open_with(Traced::failing_at(StdStorage, k), &d) {
+            Ok(_) => break,
+            Err(_) => stops += 1,
+        }
+        ensure!(k < 64, "recovery never completed");
+    }
+    ensure!(stops > 0, "recovery made no effects to interrupt");
+    let wal = e(Wal::open(&d))?;
+    ensure!(
+        seqs(&wal, Seq::ZERO)? == vec![1, 2, 3],
+        "entries after interrupted recoveries are not 1..=3"
+    );
+    drop(wal);
+    let again = e(Wal::open(&d))?;
+    let r = again.recovery();
+    ensure!(
+        r.phantom_frames == 0 && r.truncated_bytes == 0 && !r.removed_stale_tmp,
+        "a second recovery still found work: {r:?}"
+    );
+    Ok(())
+}
+
+pub(super) fn s8(dir: &Path, _: Option<LockProbe>) -> Outcome {
+    let d = fresh(dir, "wal")?;
+    write_entries(&d, 3)?;
+    e(inject::phantom_frame(
+        &StdStorage,
+        &d,
+        Seq::new(4),
+        &payload(99),
+    ))?;
+    let mut wal = e(Wal::open(&d))?;
+    let s = e(wal.append(&payload(4)))?;
+    ensure!(
+        s == Seq::new(4),
+        "the first append after recovery got seq {s}, not 4"
+    );
+    let last = e(wal.read_from(Seq::new(4)).next().ok_or("entry 4 missing")?)?;
+    ensure!(
+        last.payload == payload(4),
+        "entry 4 holds the phantom's payload"
+    );
+    Ok(())
+}
+
+pub(super) fn s9(dir: &Path, _: Option<LockProbe>) -> Outcome {
+    let d = fresh(dir, "wal")?;
+    let n = 2500u64; // spans several sparse-index points
+    let mut wal = e(Wal::open(&d))?;
+    let all: Vec<Vec<u8>> = (1..=n).map(payload).collect();
+    for chunk in all.chunks(900) {
+        e(wal.append_batch(chunk))?;
+    }
+    drop(wal);
+    let wal = e(Wal::open(&d))?;
+    for k in [
+        0,
+        1,
+        2,
+        1023,
+        1024,
+        1025,
+        2048,
+        2049,
+        n - 1,
+        n,
+        n + 1,
+        n + 100,
+    ] {
+        let got = seqs(&wal, Seq::new(k))?;
+        let want: Vec<u64> = (k.max(1)..=n).collect();
+        ensure!(
+            got == want,
+            "read_from({k}) yielded {} entries starting {:?}, want {}",
+            got.len(),
+            got.first(),
+            want.len()
+        );
+    }
+    let e1025 = e(wal
+        .read_from(Seq::new(1025))
+        .next()
+        .ok_or("no entry 1025")?)?;
+    ensure!(
+        e1025.payload == payload(1025),
+        "entry 1025's payload differs"
+    );
+    Ok(())
+}
+
+pub(super) fn s10(dir: &Path, probe: Option<LockProbe>) -> Outcome {
+    let d = fresh(dir, "wal")?;
+    let wal = e(Wal::open(&d))?;
+    match Wal::open(&d) {
+        Err(err @ Error::Locked { .. }) => {
+            ensure!(
+                err.to_string().contains(&d.display().to_string()),
+                "the lock error does not name the directory: {err}"
+            )
+        }
+        Err(other) => return Err(format!("a second open failed for another reason: {other}")),
+        Ok(_) => return Err("a second writer opened a locked directory".into()),
+    }
+    if let Some(probe) = probe {
+        ensure!(probe(&d)?, "another process opened a locked directory");
+    }
+    drop(wal);
+    ensure!(
+        Wal::open(&d).is_ok(),
+        "the lock was not released when the writer closed"
+    );
+    if let Some(probe) = probe {
+        ensure!(
+            !probe(&d)?,
+            "another process was refused an unlocked directory"
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn s11(dir: &Path, _: Option<LockProbe>) -> Outcome {
+    let d = fresh(dir, "wal")?;
+    let traced = Traced::new(StdStorage);
+    let mut wal = e(Wal::open_with(traced.clone(), &d))?;
+    let p = Paths::new(&d);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut seen: Vec<u64> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match std::fs::read(&p.safe_seq) {
+                    Ok(b) => match crate::format::decode_safe_seq(&b) {
+                        Some(v) => seen.push(v.get()),
+                        None => return Err(format!("a reader saw a partial safe_seq {b:?}")),
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && seen.is_empty() => {}
+                    Err(e) => return Err(format!("a reader could not read safe_seq: {e}")),
+                }
+            }
+            Ok(seen)
+        });
+        let w = (1..=40).try_for_each(|i| {
+            wal.append(&payload(i))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        w.and(
+            reader
+                .join()
+                .map_err(|_| "the reader panicked".to_string())?,
+        )
+    })?;
+    ensure!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "a reader saw safe_seq go backwards"
+    );
+    ensure!(
+        !p.safe_seq_tmp.exists(),
+        "a .tmp was left after the appends"
+    );
+    let ops = traced.ops();
+    let renames = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o, Op::Rename(..)));
+    for (i, _) in renames {
+        ensure!(
+            ops.get(i + 1) == Some(&Op::SyncDir(p.dir.clone())),
+            "a rename was not followed by a directory fsync"
+        );
+    }
+    ensure!(
+        on_disk_safe_seq(&d)? == 40,
+        "safe_seq is not 40 after 40 appends"
+    );
+    Ok(())
+}
+
+pub(super) fn s12(dir: &Path, _: Option<LockProbe>) -> Outcome {
+    let d = fresh(dir, "wal")?;
+    let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(1 << 20));
+    let payloads: Vec<Vec<u8>> = vec![
+        b"0".to_vec(),
+        b"null".to_vec(),
+        "  {\"a\" : [1, 2.50, -0.0e3] , \"ü\":\"\\u00fc\\n\"}\n"
+            .as_bytes()
+            .to_vec(),
+        "\"日本語 🚀\"".as_bytes().to_vec(),
+        big.into_bytes(),
+    ];
+    let mut wal = e(Wal::open(&d))?;
+    for p in &payloads {
+        e(wal.append(p))?;
+    }
+    drop(wal);
+    let wal = e(Wal::open(&d))?;
+    let back: Vec<Vec<u8>> = wal
+        .read_from(Seq::ZERO)
+        .map(|r| r.map(|en| en.payload))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        back == payloads,
+        "payloads did not round-trip byte for byte"
+    );
+    Ok(())
+}
