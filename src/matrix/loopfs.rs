@@ -72,6 +72,31 @@ fn run(program: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Waits until the kernel has really released `dev`.
+///
+/// `losetup -d` succeeds at once even while another process holds the device open (another
+/// `losetup -a` reading its status is enough): the kernel then only marks it for automatic
+/// clearing and releases it after the last close, from a work queue. Until then the device is
+/// still bound to the image. Its sysfs `loop` directory exists exactly while it is bound; without
+/// sysfs there is nothing to wait on.
+fn wait_detached(dev: &str, limit: Duration) -> Result<()> {
+    let Some(name) = dev.strip_prefix("/dev/") else {
+        return Ok(());
+    };
+    let bound = Path::new("/sys/block").join(name).join("loop");
+    let start = std::time::Instant::now();
+    while bound.exists() {
+        if start.elapsed() >= limit {
+            bail!(
+                "{dev} is still attached {:.0} s after `losetup -d`: something holds it open",
+                limit.as_secs_f64()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 impl LoopFs {
     /// Makes, attaches and mounts a `size`-byte `fs` filesystem with the `mkfs` program given.
     /// On error everything made so far is removed again before the error is returned.
@@ -213,8 +238,13 @@ impl LoopFs {
                 std::thread::sleep(Duration::from_millis(200));
                 r = run("losetup", &["-d", &dev]);
             }
-            if let Err(e) = r {
-                note(e);
+            match r {
+                Ok(_) => {
+                    if let Err(e) = wait_detached(&dev, Duration::from_secs(10)) {
+                        note(e);
+                    }
+                }
+                Err(e) => note(e),
             }
         }
         if self.image_made {
@@ -350,6 +380,29 @@ mod tests {
             !image.parent().unwrap().exists(),
             "the private directory is left"
         );
+    }
+
+    #[test]
+    fn close_returns_only_after_a_detach_held_up_by_another_opener() {
+        let Some(mkfs) = root_and_mkfs_ext4() else {
+            return;
+        };
+        let l = LoopFs::create("ext4", &mkfs, 64 << 20).unwrap();
+        let image = l.image().to_path_buf();
+        // Another process reading the device's status holds it open just like this.
+        let holder = std::fs::File::open(l.device().unwrap()).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(700));
+            drop(holder);
+        });
+        let (_, r) = l.close();
+        r.unwrap();
+        assert!(
+            !attached(&image),
+            "{} is still attached after close",
+            image.display()
+        );
+        releaser.join().unwrap();
     }
 
     #[test]
