@@ -107,11 +107,21 @@ if ((after > before)); then
   [[ -f $run_dir/wal_verify.json ]] && report="$run_dir/wal_verify.json"
 fi
 
-# The verdict: PASS needs exit 0 AND "pass": true; anything contradictory is a failure.
+# The verdict: PASS needs exit 0 AND "pass": true; anything contradictory is a failure. A cell
+# the matrix could not run leaves a record saying so ("skipped": true, with the reason), which
+# is uploaded like any evidence so that the gate reports SKIP and why, not a missing artifact.
 recorded=""
-[[ -n $report ]] && recorded=$(pm_json_field "$report" pass)
+skipped=""
+skip_reason=""
+if [[ -n $report ]]; then
+  recorded=$(pm_json_field "$report" pass)
+  skipped=$(pm_json_field "$report" skipped)
+  skip_reason=$(pm_json_field "$report" skip_reason)
+fi
 if [[ -n $report && $recorded == true && $code -eq 0 ]]; then
   status=PASS
+elif [[ -n $report && $skipped == true && $recorded == false && $code -eq 0 ]]; then
+  status=SKIP
 elif [[ -n $report && ($code -eq 0 || $code -eq 1) ]]; then
   status=FAIL
 elif [[ -z $run_dir && $code -eq 0 ]]; then
@@ -128,13 +138,15 @@ pm_output run-dir "$run_dir"
 title="portability-matrix $arch/$fs"
 reproduce="portability-matrix crash-harness --seed $seed --iterations $iterations"
 detail=""
-if [[ -n $report ]]; then
+if [[ $status == SKIP ]]; then
+  detail="${skip_reason:-see the output above}"
+elif [[ -n $report ]]; then
   detail="$(pm_json_field "$report" passed) of $(pm_json_field "$report" total_iterations) iterations passed, atomic rename $(pm_json_field "$report" rename_atomic)"
 fi
 case $status in
   PASS) pm_annotate notice "$title" "PASS: $detail (seed $seed)" ;;
   FAIL) pm_annotate error "$title" "FAIL: $detail (seed $seed). Reproduce: $reproduce. Evidence: artifact portability-evidence-$arch-$fs" ;;
-  SKIP) pm_annotate warning "$title" "SKIP: the matrix skipped this cell (see its output above); nothing was certified" ;;
+  SKIP) pm_annotate warning "$title" "SKIP: the cell could not run here: $detail. Nothing was certified" ;;
   ERROR) pm_annotate error "$title" "ERROR: the cell could not run (exit $code$([[ -n $run_dir && -z $report ]] && echo ", no wal_verify.json in $run_dir")); see the log above" ;;
 esac
 
@@ -143,12 +155,16 @@ esac
   echo
   echo "| arch | fs | status | iterations passed | atomic rename | seed |"
   echo "|---|---|---|---|---|---|"
-  if [[ -n $report ]]; then
+  if [[ $status == SKIP ]]; then
+    echo "| $arch | $fs | **$status** | n/a | n/a | \`$seed\` |"
+    echo
+    echo "Skipped: ${detail//|/\\|}"
+  elif [[ -n $report ]]; then
     echo "| $arch | $fs | **$status** | $(pm_json_field "$report" passed)/$(pm_json_field "$report" total_iterations) | $(pm_json_field "$report" rename_atomic) | \`$seed\` |"
   else
     echo "| $arch | $fs | **$status** | n/a | n/a | \`$seed\` |"
   fi
-  if [[ -n $report ]]; then
+  if [[ -n $report && $status != SKIP ]]; then
     violations=$(pm_json_violations "$report" 10)
     if [[ -n $violations ]]; then
       echo

@@ -411,3 +411,39 @@ fn arm64_cell_runs_under_qemu_through_binfmt_misc() {
     assert_eq!(json["arch"], "arm64");
     assert_eq!(json["seed"], 12);
 }
+
+#[test]
+fn a_cell_the_matrix_cannot_run_is_skip_with_its_reason_and_uploads_the_record() {
+    let Some((mut r, fs)) = cell_runner(BIN) else {
+        return;
+    };
+    // A foreign cell on the temp dir's filesystem goes through the matrix, and with no riscv64
+    // binary in the tree the matrix can only skip it.
+    let empty = r.path("binaries");
+    std::fs::create_dir_all(&empty).unwrap();
+    r.set("PM_ARCH", "riscv64")
+        .set("PM_DRIVER", BIN)
+        .set("PM_BINARIES", empty.to_str().unwrap());
+    let run = r.run("run-cell.sh");
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a skip is not a failure of the step: {run}"
+    );
+    assert_eq!(run.out("status"), "SKIP", "{run}");
+    assert_eq!(run.out("pass"), "false");
+    let record = report(&run);
+    assert_eq!(record["skipped"], true, "{record}");
+    assert_eq!(
+        Path::new(run.out("report")),
+        r.path(&format!("evidence/riscv64/{fs}/run-1/wal_verify.json")),
+        "the record is inside the artifact path, so it is uploaded"
+    );
+    assert!(run.out("report").starts_with(run.out("artifact-path")));
+    assert!(
+        run.stdout.contains("::warning") && run.stdout.contains("no riscv64 binary"),
+        "{run}"
+    );
+    assert!(run.summary.contains("**SKIP**"), "{}", run.summary);
+    assert!(run.summary.contains("no riscv64 binary"), "{}", run.summary);
+}

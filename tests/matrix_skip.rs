@@ -4,9 +4,11 @@
 
 mod matrix_support;
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use matrix_support::*;
+use serde_json::Value;
 
 #[test]
 fn a_filesystem_without_mkfs_is_skip_naming_the_program() {
@@ -61,6 +63,73 @@ fn a_missing_cross_binary_is_skip_naming_the_build_script() {
             .unwrap()
             .contains("cross-build.sh riscv64"),
         "{c}"
+    );
+}
+
+#[test]
+fn a_skipped_cell_leaves_a_record_that_the_gate_reads_as_skip_with_its_reason() {
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+    let s = Scratch::new();
+    let out = s.run(&["--arch", "riscv64", "--fs", "ext4", "--commit", SHA]);
+    assert_eq!(out.status.code(), Some(0));
+    let m = s.matrix_json();
+    let c = cell(&m, 0);
+    assert_eq!(c["status"], "SKIP", "{c}");
+    let run = PathBuf::from(c["run_dir"].as_str().expect("the skip names its record"));
+    assert_eq!(run, s.evidence().join("riscv64/ext4/run-1"));
+
+    let wv: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("wal_verify.json")).unwrap())
+            .unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../schemas/wal_verify.schema.json")).unwrap();
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&wv)
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(errors, Vec::<String>::new(), "{wv}");
+    assert_eq!(wv["skipped"], true);
+    assert_eq!(wv["pass"], false, "a skip claims nothing");
+    assert!(wv.get("invariants").is_none(), "{wv}");
+    assert_eq!(wv["commit"], SHA);
+    assert!(
+        wv["skip_reason"]
+            .as_str()
+            .unwrap()
+            .contains("cross-build.sh riscv64"),
+        "{wv}"
+    );
+    let cmd = std::fs::read_to_string(run.join("cmd.txt")).unwrap();
+    assert!(
+        cmd.contains("portability-matrix matrix --arch riscv64 --fs ext4 --seed"),
+        "{cmd}"
+    );
+
+    // phase2 gates riscv64/ext4: the gate sees the skip and its reason, not a missing artifact.
+    let gate_json = s.dir.path().join("gate.json");
+    let gate = Command::new(BIN)
+        .arg("gate")
+        .arg("--evidence-dir")
+        .arg(s.evidence())
+        .args(["--policy", "phase2", "--mode", "release", "--sha", SHA])
+        .arg("--out")
+        .arg(&gate_json)
+        .output()
+        .unwrap();
+    assert_eq!(gate.status.code(), Some(1), "{gate:?}");
+    let g: Value = serde_json::from_slice(&std::fs::read(&gate_json).unwrap()).unwrap();
+    let rv = g["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cell"] == "riscv64/ext4")
+        .unwrap();
+    assert_eq!(rv["status"], "SKIP", "{rv}");
+    assert_eq!(rv["blocking"], true, "{rv}");
+    assert!(
+        rv["note"].as_str().unwrap().contains("cross-build.sh"),
+        "{rv}"
     );
 }
 

@@ -17,6 +17,7 @@ pub mod emulation;
 mod interrupt;
 mod judge;
 mod loopfs;
+mod skip_record;
 mod summary;
 
 use std::process::ExitCode;
@@ -91,7 +92,17 @@ pub fn run(args: &MatrixArgs) -> Result<ExitCode> {
             host: &host,
             rerun,
         };
-        let o = cells::run_cell(&req);
+        let mut o = cells::run_cell(&req);
+        if o.status == Status::Skip {
+            match skip_record::write(&req, &o) {
+                Ok(dir) => o.run_dir = Some(dir.display().to_string()),
+                Err(e) => {
+                    let why = o.reason.take().unwrap_or_default();
+                    o.status = Status::Fail;
+                    o.reason = Some(format!("skipped ({why}), and the record of it: {e:#}"));
+                }
+            }
+        }
         println!(
             "== matrix cell {index} {arch}/{fs}: {}{} ({:.1} s)",
             o.status.word(),
