@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target for SECONDS each (default 60), starting from the corpus kept in
-# fuzz/corpus/<target>. Installs cargo-fuzz when it is missing; needs the nightly toolchain
-# (rustup toolchain install nightly). New inputs found during the run go to a scratch corpus,
+# fuzz/corpus/<target>. Installs the nightly toolchain (through rustup) and cargo-fuzz when they
+# are missing. New inputs found during the run go to a scratch corpus,
 # so the kept corpus only changes on purpose (see "Fuzzing" in docs/crash-model.md for the long run).
 #
 #   scripts/fuzz.sh          # ~1 minute per target
@@ -11,9 +11,14 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 targets=(frame_decode recover_dir verify)
 
+export PATH="$HOME/.cargo/bin:$PATH"
 if ! cargo +nightly --version >/dev/null 2>&1; then
-  echo "fuzz: the nightly toolchain is missing (rustup toolchain install nightly)" >&2
-  exit 2
+  if ! command -v rustup >/dev/null 2>&1; then
+    echo "fuzz: the nightly toolchain is missing, and there is no rustup to install it (scripts/bootstrap.sh installs rustup)" >&2
+    exit 2
+  fi
+  echo "fuzz: installing the nightly toolchain" >&2
+  rustup toolchain install nightly --profile minimal
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz" >&2
