@@ -215,6 +215,17 @@ pub(super) fn write_entries(dir: &Path, n: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Appends a phantom frame (written, never committed) with `seq` and the payload of entry `i`.
+pub(super) fn phantom(dir: &Path, seq: u64, i: u64) -> Outcome {
+    e(crate::inject::phantom_frame(
+        &StdStorage,
+        dir,
+        Seq::new(seq),
+        &payload(i),
+    ))
+    .map(drop)
+}
+
 pub(super) fn seqs(wal: &Wal, from: Seq) -> Result<Vec<u64>, String> {
     wal.read_from(from)
         .map(|r| r.map(|en| en.seq.get()).map_err(|e| e.to_string()))

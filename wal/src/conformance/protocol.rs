@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use super::{e, fresh, on_disk_safe_seq, payload, seqs, write_entries, LockProbe, Outcome};
+use super::{
+    e, fresh, on_disk_safe_seq, payload, phantom, seqs, write_entries, LockProbe, Outcome,
+};
 use crate::error::{CorruptKind, Error};
 use crate::inject;
 use crate::storage::StdStorage;
@@ -15,12 +17,7 @@ use crate::{Paths, Seq, Wal};
 pub(super) fn s1(dir: &Path, _: Option<LockProbe>) -> Outcome {
     let d = fresh(dir, "wal")?;
     write_entries(&d, 6)?;
-    e(inject::phantom_frame(
-        &StdStorage,
-        &d,
-        Seq::new(7),
-        &payload(7),
-    ))?;
+    phantom(&d, 7, 7)?;
     let wal = e(Wal::open(&d))?;
     let n = seqs(&wal, Seq::ZERO)?.len() as u64;
     ensure!(

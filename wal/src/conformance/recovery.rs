@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use super::{e, fresh, on_disk_safe_seq, payload, seqs, write_entries, LockProbe, Outcome};
+use super::{
+    e, fresh, on_disk_safe_seq, payload, phantom, seqs, write_entries, LockProbe, Outcome,
+};
 use crate::error::Error;
 use crate::inject;
 use crate::storage::StdStorage;
@@ -14,12 +16,7 @@ pub(super) fn s7(dir: &Path, _: Option<LockProbe>) -> Outcome {
     let d = fresh(dir, "wal")?;
     write_entries(&d, 3)?;
     e(inject::stale_tmp(&StdStorage, &d, Seq::new(4)))?;
-    e(inject::phantom_frame(
-        &StdStorage,
-        &d,
-        Seq::new(4),
-        &payload(4),
-    ))?;
+    phantom(&d, 4, 4)?;
     e(inject::torn_frame(
         &StdStorage,
         &d,
@@ -55,12 +52,7 @@ pub(super) fn s7(dir: &Path, _: Option<LockProbe>) -> Outcome {
 pub(super) fn s8(dir: &Path, _: Option<LockProbe>) -> Outcome {
     let d = fresh(dir, "wal")?;
     write_entries(&d, 3)?;
-    e(inject::phantom_frame(
-        &StdStorage,
-        &d,
-        Seq::new(4),
-        &payload(99),
-    ))?;
+    phantom(&d, 4, 99)?;
     let mut wal = e(Wal::open(&d))?;
     let s = e(wal.append(&payload(4)))?;
     ensure!(

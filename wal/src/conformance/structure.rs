@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{e, fresh, holds, payload, seqs, write_entries, LockProbe, Outcome};
+use super::{e, fresh, holds, payload, phantom, seqs, write_entries, LockProbe, Outcome};
 use crate::error::Error;
 use crate::inject;
 use crate::storage::StdStorage;
@@ -67,12 +67,7 @@ pub(super) fn r4(dir: &Path, _: Option<LockProbe>) -> Outcome {
     let d = fresh(dir, "wal")?;
     write_entries(&d, 4)?;
     holds(&d, Invariant::R4SafeSeqFrameExists)?;
-    e(inject::phantom_frame(
-        &StdStorage,
-        &d,
-        Seq::new(5),
-        &payload(5),
-    ))?;
+    phantom(&d, 5, 5)?;
     drop(e(Wal::open(&d))?);
     holds(&d, Invariant::R4SafeSeqFrameExists)
 }
@@ -80,18 +75,8 @@ pub(super) fn r4(dir: &Path, _: Option<LockProbe>) -> Outcome {
 pub(super) fn r5(dir: &Path, _: Option<LockProbe>) -> Outcome {
     let d = fresh(dir, "wal")?;
     write_entries(&d, 3)?;
-    e(inject::phantom_frame(
-        &StdStorage,
-        &d,
-        Seq::new(4),
-        &payload(4),
-    ))?;
-    e(inject::phantom_frame(
-        &StdStorage,
-        &d,
-        Seq::new(5),
-        &payload(5),
-    ))?;
+    phantom(&d, 4, 4)?;
+    phantom(&d, 5, 5)?;
     let before = e(verify::verify_dir(&d))?;
     ensure!(
         before.violation_counts.get(&Code::PhantomEntry) == Some(&2),
