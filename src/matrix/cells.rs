@@ -26,7 +26,7 @@ use crate::cli::EmulationMode;
 
 /// The seed document's six cells.
 pub fn is_seed_cell(arch: &str, fs: &str) -> bool {
-    ["amd64", "arm64", "riscv64"].contains(&arch) && ["ext4", "xfs"].contains(&fs)
+    crate::gate::SEED_CELLS.contains(&(arch, fs))
 }
 
 /// What the matrix knows about the host before any cell runs.
