@@ -145,6 +145,15 @@ fn a_checksummed_non_json_payload_is_json_corrupt() {
 }
 
 #[test]
+fn a_json_string_that_is_not_utf8_is_json_corrupt() {
+    let d = wal_dir(&log_of(&[(1, b"{}"), (2, b"\"\xff\"")]), Some("2\n"));
+    let (code, r, _) = verify(d.path());
+    assert_eq!(code, 1);
+    let v = violation(&r, "JSON_CORRUPT");
+    assert_eq!(v["seq"].as_u64(), Some(2), "{v}");
+}
+
+#[test]
 fn a_checksum_failure_in_the_committed_range_is_frame_corrupt_against_r2() {
     let mut log = log_of(&[(1, b"{}"), (2, b"{}"), (3, b"{}")]);
     log[26 + 17] ^= 0xff; // payload of frame 2

@@ -268,9 +268,7 @@ fn check_payload(p: &[u8]) -> Result<()> {
             format::MAX_PAYLOAD_LEN
         )));
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(p)
-        .map(|_| ())
-        .map_err(|e| Error::InvalidPayload(format!("not one UTF-8 JSON value: {e}")))
+    format::check_json(p).map_err(Error::InvalidPayload)
 }
 
 /// Iterator over committed entries, from [`Wal::read_from`].

@@ -259,7 +259,7 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
                         Some(offset),
                     );
                 }
-                if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(payload) {
+                if let Err(e) = format::check_json(payload) {
                     report.add(
                         Code::JsonCorrupt,
                         Invariant::NoJsonCorruption,

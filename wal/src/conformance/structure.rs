@@ -95,7 +95,14 @@ pub(super) fn r5(dir: &Path, _: Option<LockProbe>) -> Outcome {
 pub(super) fn json(dir: &Path, _: Option<LockProbe>) -> Outcome {
     let d = fresh(dir, "wal")?;
     let mut wal = e(Wal::open(&d))?;
-    for bad in [&b"{not json"[..], b"", b"{} {}", b"\xff\xfe"] {
+    for bad in [
+        &b"{not json"[..],
+        b"",
+        b"{} {}",
+        b"\xff\xfe",
+        b"\"\xff\"",
+        b"{\"\xff\":1}",
+    ] {
         match wal.append(bad) {
             Err(Error::InvalidPayload(_)) => {}
             other => return Err(format!("payload {bad:?} was not refused: {other:?}")),
