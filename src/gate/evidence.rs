@@ -82,6 +82,18 @@ struct Evidence {
     skipped: bool,
     #[serde(default)]
     skip_reason: Option<String>,
+    /// The matrix's verdict on the run, when a matrix ran it: it can fail a cell that wrote
+    /// `"pass": true` (evidence naming another mount or seed, a fixture that does not re-verify
+    /// on the host, a failed cleanup, a timeout).
+    #[serde(default)]
+    matrix: Option<MatrixVerdict>,
+}
+
+#[derive(Deserialize)]
+struct MatrixVerdict {
+    status: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -174,9 +186,23 @@ pub fn classify(json: &[u8], cell: &CellId, sha: Option<&Sha>, source: &str) -> 
             return unreadable(cell, note, source);
         }
     }
+    let run = e.run_n.map(|n| format!("run-{n}: ")).unwrap_or_default();
+    if let Some(m) = &e.matrix {
+        let status = m.status.as_deref().unwrap_or("no status");
+        if status != "PASS" {
+            failing.push("MATRIX".into());
+            let why = m.reason.as_deref().unwrap_or("no reason given");
+            let note = format!("{run}the matrix judged the run {status}: {why}");
+            failing.sort();
+            failing.dedup();
+            return Observation {
+                failing,
+                ..observation(cell, Status::Fail, note, source)
+            };
+        }
+    }
     failing.sort();
     failing.dedup();
-    let run = e.run_n.map(|n| format!("run-{n}: ")).unwrap_or_default();
     match (pass, failing.is_empty()) {
         (true, true) => observation(cell, Status::Pass, format!("{run}certified"), source),
         (true, false) => unreadable(
@@ -224,37 +250,40 @@ fn run_number(path: &str) -> Option<u32> {
         .next_back()
 }
 
-/// Of several `wal_verify.json` paths (relative, '/'-separated), the newest run's. With one
-/// path, that one; with several, each must sit under a distinct `run-<N>`.
+/// Of the paths in an artifact or folder (relative, '/'-separated; files and folders alike), the
+/// index of the newest run's `wal_verify.json`.
+///
+/// The newest run is the highest `run-<N>` anywhere among the paths, not the highest that holds
+/// the file: a newer run without its file (a cell that died) makes the cell unreadable, however
+/// good an older run was. Without any `run-<N>`, exactly one file must be there.
 pub fn pick_newest(paths: &[String]) -> Result<usize, String> {
-    match paths.len() {
-        0 => return Err(format!("no {FILE} in it")),
-        1 => return Ok(0),
-        _ => {}
-    }
-    let mut best: Option<(u32, usize)> = None;
-    let mut tie = false;
-    for (i, p) in paths.iter().enumerate() {
-        let Some(n) = run_number(p) else {
-            return Err(format!(
-                "{} {FILE} files and {p} is not under a run-<N> folder, so the newest is unknown",
-                paths.len()
-            ));
+    let is_file = |p: &str| p == FILE || p.ends_with(&format!("/{FILE}"));
+    let Some(newest) = paths.iter().filter_map(|p| run_number(p)).max() else {
+        let files: Vec<usize> = (0..paths.len()).filter(|&i| is_file(&paths[i])).collect();
+        return match files[..] {
+            [] => Err(format!("no {FILE} in it")),
+            [i] => Ok(i),
+            _ => Err(format!(
+                "{} {FILE} files and none under a run-<N> folder, so the newest is unknown",
+                files.len()
+            )),
         };
-        match best {
-            Some((b, _)) if b > n => {}
-            Some((b, _)) if b == n => tie = true,
-            _ => {
-                best = Some((n, i));
-                tie = false;
-            }
-        }
+    };
+    if let Some(p) = paths.iter().find(|p| is_file(p) && run_number(p).is_none()) {
+        return Err(format!(
+            "{p} is not under a run-<N> folder, so the newest run is unknown"
+        ));
     }
-    let (n, i) = best.expect("two or more paths");
-    if tie {
-        return Err(format!("more than one {FILE} for run-{n}"));
+    let files: Vec<usize> = (0..paths.len())
+        .filter(|&i| is_file(&paths[i]) && run_number(&paths[i]) == Some(newest))
+        .collect();
+    match files[..] {
+        [] => Err(format!(
+            "the newest run, run-{newest}, has no {FILE} (an older run does not count)"
+        )),
+        [i] => Ok(i),
+        _ => Err(format!("more than one {FILE} for run-{newest}")),
     }
-    Ok(i)
 }
 
 /// Reads a file of at most `cap` bytes.
@@ -288,7 +317,7 @@ fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Every `wal_verify.json` under `dir`, as '/'-separated paths relative to it.
+/// Every file and folder under `dir`, as '/'-separated paths relative to it.
 fn find_files(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<String>) -> Result<()> {
     for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
@@ -301,7 +330,8 @@ fn find_files(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<String>) -> Re
         let rel = format!("{prefix}{name}");
         if ty.is_dir() && depth > 0 {
             find_files(&e.path(), &format!("{rel}/"), depth - 1, out)?;
-        } else if ty.is_file() && name == FILE {
+        }
+        if ty.is_dir() || ty.is_file() {
             out.push(rel);
         }
     }
@@ -431,10 +461,8 @@ pub fn read_zip(
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect();
-        if !entry.is_dir() && rel.last().is_some_and(|n| n == FILE) {
-            names.push(rel.join("/"));
-            indices.push(i);
-        }
+        names.push(rel.join("/"));
+        indices.push(i);
     }
     let i = match pick_newest(&names) {
         Ok(i) => i,

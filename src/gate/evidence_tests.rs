@@ -52,6 +52,18 @@ fn failing_evidence_names_the_failing_invariants_and_checks() {
 }
 
 #[test]
+fn a_run_the_matrix_judged_failed_is_fail_although_the_cell_wrote_pass() {
+    let mut v = evidence("s390x", "ext4", true);
+    v["matrix"] = json!({"status": "FAIL", "reason": "its fixture does not verify on the host"});
+    let o = classify_value(&v, "s390x/ext4", None);
+    assert_eq!(o.status, Status::Fail, "{}", o.note);
+    assert_eq!(o.failing, ["MATRIX"]);
+    assert!(o.note.contains("fixture does not verify"), "{}", o.note);
+    v["matrix"] = json!({"status": "PASS"});
+    assert_eq!(classify_value(&v, "s390x/ext4", None).status, Status::Pass);
+}
+
+#[test]
 fn evidence_filed_under_another_cell_is_unreadable() {
     let o = classify_value(&evidence("arm64", "ext4", true), "amd64/ext4", None);
     assert_eq!(o.status, Status::Unreadable);
@@ -133,6 +145,9 @@ fn the_newest_run_is_picked_numerically() {
     assert!(p(&[]).is_err());
     assert!(p(&["run-1/wal_verify.json", "x/wal_verify.json"]).is_err());
     assert!(p(&["a/run-3/wal_verify.json", "b/run-3/wal_verify.json"]).is_err());
+    // A newer run without its file: the cell is unreadable, the older run does not count.
+    let why = p(&["a/run-1/wal_verify.json", "a/run-2", "a/run-2/autonomy.log"]).unwrap_err();
+    assert!(why.contains("run-2, has no wal_verify.json"), "{why}");
 }
 
 #[test]
@@ -202,6 +217,14 @@ fn a_folder_in_the_download_artifact_layout_is_read() {
         Status::Unreadable,
         "amd64 evidence in arm64's artifact"
     );
+    // A newer run that died before writing its file is the one that counts.
+    std::fs::create_dir_all(
+        d.path()
+            .join("portability-evidence-amd64-xfs/amd64/xfs/run-5"),
+    )
+    .unwrap();
+    let obs = read_dir(d.path(), None, 1 << 20).unwrap();
+    assert_eq!(obs[0].status, Status::Unreadable, "{}", obs[0].note);
 }
 
 #[test]
@@ -261,6 +284,18 @@ mod zips {
         let o = read_zip(&z, &cell("amd64/ext4"), None, 1 << 20, "a");
         assert_eq!(o.status, Status::Pass, "{}", o.note);
         assert!(o.source.ends_with("run-10/wal_verify.json"));
+    }
+
+    #[test]
+    fn a_zip_whose_newest_run_has_no_file_is_unreadable() {
+        let good = evidence("amd64", "ext4", true).to_string();
+        let z = zip_of(&[
+            ("amd64/ext4/run-1/wal_verify.json", good.as_bytes()),
+            ("amd64/ext4/run-2/autonomy.log", b"step 2: crashed"),
+        ]);
+        let o = read_zip(&z, &cell("amd64/ext4"), None, 1 << 20, "a");
+        assert_eq!(o.status, Status::Unreadable, "{}", o.note);
+        assert!(o.note.contains("run-2"), "{}", o.note);
     }
 
     #[test]
