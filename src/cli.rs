@@ -76,7 +76,7 @@ pub struct CellArgs {
     #[arg(long, default_value_t = 100)]
     pub kills: u32,
     /// Power-loss states per crash point explored exhaustively; more are sampled.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub explore_bound: u64,
     /// Run only the seed's original four steps: step 2 without kill -9 runs and without the
     /// power-loss exploration.
@@ -112,7 +112,7 @@ pub struct CrashHarnessArgs {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Replay only this iteration (0-based) of the run with --seed.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(..i64::from(u32::MAX)))]
     pub iteration: Option<u32>,
     /// Write the iterations as JSON here.
     #[arg(long)]
@@ -125,7 +125,7 @@ pub struct CrashHarnessArgs {
     #[arg(long, default_value_t = 20)]
     pub kills: u32,
     /// Longest delay before a kill, in milliseconds (each delay is drawn from the seed).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub kill_max_delay_ms: u64,
 }
 
@@ -157,7 +157,7 @@ pub struct CrashExploreArgs {
     #[arg(long, default_value_t = 512, value_parser = parse_sector)]
     pub sector: u64,
     /// States per crash point explored exhaustively; beyond it, this many are sampled.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub bound: u64,
     /// The protocol under test: the real one, or a known-broken variant (those exist only in
     /// builds with `--features defects`).

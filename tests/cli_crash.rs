@@ -200,3 +200,27 @@ fn glob_runs(ev: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn limits_that_would_check_nothing_or_overflow_are_refused_before_anything_runs() {
+    for args in [
+        &["crash-explore", "--bound", "0"][..],
+        &["cell", "--explore-bound", "0"],
+        &["crash-harness", "--iteration", "4294967295"],
+        &[
+            "crash-harness",
+            "--fault",
+            "kill",
+            "--kill-max-delay-ms",
+            "99999999999",
+        ],
+    ] {
+        let o = run(args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("invalid value"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
