@@ -12,7 +12,7 @@
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{CorruptKind, Error, Result};
 use crate::format;
 use crate::recovery::{self, Recovery};
 use crate::scan::{Scanned, Scanner};
@@ -297,6 +297,17 @@ impl<F: StorageFile> Iterator for ReadFrom<'_, F> {
             };
             match item {
                 None => self.done = true,
+                Some(Scanned::Frame { seq, .. }) if seq != self.expect => {
+                    // The range was verified at open: a frame out of sequence means the file
+                    // changed under us, and skipping it would lose an entry silently.
+                    self.done = true;
+                    return Some(Err(Error::Corrupt {
+                        seq: self.expect,
+                        offset,
+                        kind: CorruptKind::OutOfOrder(seq),
+                        path: self.path.to_path_buf(),
+                    }));
+                }
                 Some(Scanned::Frame { seq, payload, .. }) => {
                     self.expect = seq.next().unwrap_or(seq);
                     if seq > self.last {

@@ -178,3 +178,26 @@ fn a_batch_with_one_bad_payload_commits_nothing() {
         Seq::new(1)..=Seq::new(2)
     );
 }
+
+#[test]
+fn a_reader_reports_a_committed_frame_replaced_under_it_instead_of_skipping_it() {
+    let d = dir_with(&log_of(&[(1, b"{}"), (2, b"{}"), (3, b"{}")]), Some(b"3\n"));
+    let wal = Wal::open(d.path()).unwrap();
+    // Another process rewrites the log under the open writer: frame 2 now carries seq 3.
+    fs::write(
+        d.path().join("wal.log"),
+        log_of(&[(1, b"{}"), (3, b"{}"), (3, b"{}")]),
+    )
+    .unwrap();
+    let read: Vec<_> = wal.read_from(Seq::ZERO).collect();
+    assert_eq!(read.len(), 2, "{read:?}");
+    assert_eq!(read[0].as_ref().unwrap().seq, Seq::new(1));
+    assert!(
+        matches!(
+            &read[1],
+            Err(Error::Corrupt { seq, kind: CorruptKind::OutOfOrder(s), .. })
+                if *seq == Seq::new(2) && *s == Seq::new(3)
+        ),
+        "{read:?}"
+    );
+}
