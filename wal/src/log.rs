@@ -14,13 +14,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{CorruptKind, Error, Result};
 use crate::format;
-use crate::recovery::{self, Recovery};
+use crate::recovery::{self, Recovery, INDEX_EVERY};
 use crate::scan::{Scanned, Scanner};
 use crate::storage::{OpenMode, PathKind, StdStorage, Storage, StorageFile};
 use crate::Seq;
-
-/// One sparse index point every this many committed frames, for `read_from`.
-const INDEX_EVERY: u64 = 1024;
 
 /// The paths of a WAL directory's files.
 #[derive(Debug, Clone)]
@@ -101,27 +98,7 @@ impl<S: Storage> Wal<S> {
             .ok_or_else(|| Error::Locked {
                 dir: paths.dir.clone(),
             })?;
-        let (log, rec) = recovery::recover(&storage, &paths)?;
-        let mut index = Vec::new();
-        // Rebuild the sparse index from the recovered, already verified committed range.
-        let mut scanner = Scanner::with_end(&log, format::FILE_HEADER_LEN, rec.end);
-        #[cfg(feature = "defects")]
-        if crate::defects::active(crate::defects::Defect::RecoveryTrustsFrameWithoutChecksum) {
-            scanner.trust_checksums();
-        }
-        while let Some(item) = scanner
-            .next_frame()
-            .map_err(Error::io("read", &paths.log))?
-        {
-            match item {
-                Scanned::Frame { offset, seq, .. } => {
-                    if (seq.get() - 1).is_multiple_of(INDEX_EVERY) {
-                        index.push((seq, offset));
-                    }
-                }
-                Scanned::Bad { .. } => unreachable!("recovery verified the committed range"),
-            }
-        }
+        let (log, rec, index) = recovery::recover(&storage, &paths)?;
         Ok(Wal {
             storage,
             paths,

@@ -79,8 +79,19 @@ pub fn read_safe_seq<S: Storage>(storage: &S, paths: &Paths) -> Result<Seq> {
     })
 }
 
-pub(crate) fn recover<S: Storage>(storage: &S, paths: &Paths) -> Result<(S::File, Recovery)> {
+/// One sparse index point every this many committed frames, for `Wal::read_from`.
+pub(crate) const INDEX_EVERY: u64 = 1024;
+
+/// (seq, offset) of every `INDEX_EVERY`-th committed frame, ascending: built by recovery as it
+/// verifies the committed range, so opening reads the log once.
+pub(crate) type Index = Vec<(Seq, u64)>;
+
+pub(crate) fn recover<S: Storage>(
+    storage: &S,
+    paths: &Paths,
+) -> Result<(S::File, Recovery, Index)> {
     let mut rec = Recovery::default();
+    let mut index = Index::new();
     if storage
         .kind(&paths.safe_seq_tmp)
         .map_err(Error::io("stat", &paths.safe_seq_tmp))?
@@ -142,7 +153,7 @@ pub(crate) fn recover<S: Storage>(storage: &S, paths: &Paths) -> Result<(S::File
             rec.initialized_log = true;
             rec.truncated_bytes = 0;
             rec.end = format::FILE_HEADER_LEN;
-            return Ok((log, rec));
+            return Ok((log, rec, index));
         }
         Err(e) => {
             return Err(Error::NotAWal {
@@ -174,6 +185,9 @@ pub(crate) fn recover<S: Storage>(storage: &S, paths: &Paths) -> Result<(S::File
                         kind: CorruptKind::OutOfOrder(seq),
                         path: paths.log.clone(),
                     });
+                }
+                if (seq.get() - 1).is_multiple_of(INDEX_EVERY) {
+                    index.push((seq, offset));
                 }
                 end = scanner.position();
                 expect = seq.next().ok_or(Error::SeqOverflow)?;
@@ -221,7 +235,7 @@ pub(crate) fn recover<S: Storage>(storage: &S, paths: &Paths) -> Result<(S::File
         rec.truncated_bytes = len - end;
     }
     rec.end = end;
-    Ok((log, rec))
+    Ok((log, rec, index))
 }
 
 /// A short header that a crash during the log's creation could leave: a prefix of the real one,
