@@ -122,11 +122,6 @@ impl<S: Storage> Wal<S> {
         &self.recovery
     }
 
-    /// The WAL's file paths.
-    pub fn paths(&self) -> &Paths {
-        &self.paths
-    }
-
     /// Appends one entry and commits it; returns its seq once frame and safe_seq are durable.
     /// The payload must be one UTF-8 JSON value of 1 byte to 16 MiB.
     pub fn append(&mut self, payload: &[u8]) -> Result<Seq> {

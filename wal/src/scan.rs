@@ -122,11 +122,6 @@ impl<'f, F: StorageFile> Scanner<'f, F> {
         self.pos
     }
 
-    /// The file length the scan runs to.
-    pub fn end(&self) -> u64 {
-        self.end
-    }
-
     /// Makes `n` bytes from `self.pos` available in `buf`, as far as the file has them; returns
     /// how many are available.
     fn fill(&mut self, n: usize) -> io::Result<usize> {

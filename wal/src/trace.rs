@@ -81,11 +81,6 @@ impl<S: Storage> Traced<S> {
         self.shared.lock().unwrap().ops.clone()
     }
 
-    /// Forgets the operations recorded so far.
-    pub fn clear(&self) {
-        self.shared.lock().unwrap().ops.clear();
-    }
-
     fn record(&self, op: Op) -> io::Result<()> {
         record(&self.shared, op)
     }

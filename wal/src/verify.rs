@@ -1,8 +1,9 @@
 //! The read-only verifier: checks a WAL directory against R1-R5 and NO_JSON_CORRUPTION.
 //!
-//! Unlike recovery it changes nothing and stops at nothing short of "this is not a WAL": it
-//! streams the whole log once (memory bounded by one read window and the largest frame) and
-//! reports every violation it can see, so a damaged directory can be inspected as it was found.
+//! Unlike recovery it changes nothing and refuses nothing short of "this is not a WAL": it
+//! streams the log once (memory bounded by one read window and the largest frame) up to the
+//! first frame it cannot read, and reports every violation it sees on the way, so a damaged
+//! directory can be inspected as it was found.
 //! Stored violations are capped per code; the counts are always exact.
 
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@ use super::{
     e, fresh, on_disk_safe_seq, payload, phantom, seqs, write_entries, LockProbe, Outcome,
 };
 use crate::error::{CorruptKind, Error};
+use crate::format::{FILE_HEADER_LEN, FRAME_HEADER_LEN};
 use crate::inject;
 use crate::storage::StdStorage;
 use crate::trace::{Op, Traced};
@@ -150,8 +151,8 @@ pub(super) fn s6(dir: &Path, _: Option<LockProbe>) -> Outcome {
     write_entries(&d, 5)?;
     let p = Paths::new(&d);
     // Offset of frame 3: header, then frames 1 and 2.
-    let frame_len = |i: u64| 16 + payload(i).len() as u64;
-    let off3 = 8 + frame_len(1) + frame_len(2);
+    let frame_len = |i: u64| (FRAME_HEADER_LEN + payload(i).len()) as u64;
+    let off3 = FILE_HEADER_LEN + frame_len(1) + frame_len(2);
     e(inject::flip_byte(&StdStorage, &d, off3 + 20))?;
     let before = std::fs::read(&p.log).map_err(|e| e.to_string())?;
     match Wal::open(&d) {
@@ -191,7 +192,8 @@ pub(super) fn s6(dir: &Path, _: Option<LockProbe>) -> Outcome {
         .write(true)
         .open(Paths::new(&cut).log)
         .map_err(|e| e.to_string())?;
-    f.set_len(8 + frame_len(1) + 5).map_err(|e| e.to_string())?;
+    f.set_len(FILE_HEADER_LEN + frame_len(1) + 5)
+        .map_err(|e| e.to_string())?;
     ensure!(
         matches!(Wal::open(&cut), Err(Error::Corrupt { seq, .. }) if seq == Seq::new(2)),
         "a log cut inside committed frame 2 was not reported"
