@@ -291,3 +291,14 @@ fn the_report_prints_to_stdout_without_out() {
         (Some("riscv64"), Some("xfs"))
     );
 }
+
+#[test]
+fn the_invariant_message_counts_violations_past_the_stored_cap() {
+    let frames: Vec<(u64, &[u8])> = (1..=151).map(|s| (s, &b"{}"[..])).collect();
+    let d = wal_dir(&log_of(&frames), Some("1\n"));
+    let (code, r, _) = verify(d.path());
+    assert_eq!(code, 1);
+    assert_eq!(r["violation_counts"]["PHANTOM_ENTRY"], 150);
+    let msg = r["invariants"]["R5_NO_PHANTOMS"]["msg"].as_str().unwrap();
+    assert!(msg.ends_with("(and 149 more)"), "{msg}");
+}

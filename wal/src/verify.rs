@@ -132,6 +132,9 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Violations per code, including those not kept.
     pub violation_counts: BTreeMap<Code, u64>,
+    /// Violations per invariant, including those not kept.
+    #[serde(skip)]
+    invariant_counts: BTreeMap<Invariant, u64>,
 }
 
 impl Report {
@@ -144,17 +147,20 @@ impl Report {
         &mut self,
         code: Code,
         invariant: Invariant,
-        msg: String,
+        msg: impl FnOnce() -> String,
         seq: Option<Seq>,
         offset: Option<u64>,
     ) {
+        *self.invariant_counts.entry(invariant).or_insert(0) += 1;
         let n = self.violation_counts.entry(code).or_insert(0);
         *n += 1;
+        // The message is only made for a violation that is kept: a badly damaged log can have
+        // one per frame.
         if *n as usize <= MAX_VIOLATIONS_PER_CODE {
             self.violations.push(Violation {
                 code,
                 invariant,
-                msg,
+                msg: msg(),
                 seq: seq.map(Seq::get),
                 offset,
             });
@@ -215,6 +221,7 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
         invariants: BTreeMap::new(),
         violations: Vec::new(),
         violation_counts: BTreeMap::new(),
+        invariant_counts: BTreeMap::new(),
     };
     let mut prev: Option<Seq> = None;
     let mut saw_safe = false;
@@ -235,14 +242,14 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
                     None if seq != Seq::FIRST => report.add(
                         Code::FirstSeqNotOne,
                         Invariant::R1FirstSeqIsOne,
-                        format!("the first frame has seq {seq}, not 1"),
+                        || format!("the first frame has seq {seq}, not 1"),
                         Some(seq),
                         Some(offset),
                     ),
                     Some(p) if p.next() != Some(seq) => report.add(
                         Code::SeqGap,
                         Invariant::R2SeqContiguous,
-                        format!("seq {seq} follows seq {p}"),
+                        || format!("seq {seq} follows seq {p}"),
                         Some(seq),
                         Some(offset),
                     ),
@@ -255,7 +262,7 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
                     report.add(
                         Code::PhantomEntry,
                         Invariant::R5NoPhantoms,
-                        format!("frame with seq {seq} is beyond safe_seq {safe_seq}"),
+                        || format!("frame with seq {seq} is beyond safe_seq {safe_seq}"),
                         Some(seq),
                         Some(offset),
                     );
@@ -264,7 +271,7 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
                     report.add(
                         Code::JsonCorrupt,
                         Invariant::NoJsonCorruption,
-                        format!("the payload of seq {seq} is not JSON: {e}"),
+                        || format!("the payload of seq {seq} is not JSON: {e}"),
                         Some(seq),
                         Some(offset),
                     );
@@ -290,7 +297,7 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
                 report.add(
                     Code::FrameCorrupt,
                     invariant,
-                    format!("{committed} frame expected to carry seq {expect} at offset {offset}: {problem}"),
+                    || format!("{committed} frame expected to carry seq {expect} at offset {offset}: {problem}"),
                     Some(expect),
                     Some(offset),
                 );
@@ -298,13 +305,11 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
         }
     }
     if safe_seq > report.max_seq {
+        let max_seq = report.max_seq;
         report.add(
             Code::SafeseqAhead,
             Invariant::R3SafeSeqLeMaxSeq,
-            format!(
-                "safe_seq is {safe_seq} but the highest seq in the log is {}",
-                report.max_seq
-            ),
+            || format!("safe_seq is {safe_seq} but the highest seq in the log is {max_seq}"),
             Some(safe_seq),
             None,
         );
@@ -313,7 +318,7 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
         report.add(
             Code::SafeseqFrameMissing,
             Invariant::R4SafeSeqFrameExists,
-            format!("no frame carries safe_seq {safe_seq}"),
+            || format!("no frame carries safe_seq {safe_seq}"),
             Some(safe_seq),
             None,
         );
@@ -326,7 +331,7 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
                 msg: "ok".into(),
             },
             Some(first) => {
-                let more = broken.count();
+                let more = report.invariant_counts.get(&inv).copied().unwrap_or(1) - 1;
                 let msg = if more == 0 {
                     first.msg.clone()
                 } else {
