@@ -70,6 +70,19 @@ fn tag_push_is_a_strict_release_run_kept_90_days() {
     );
 }
 
+/// Only a tag *push* releases: a manual run dispatched on a v* tag is a nightly run.
+#[test]
+fn manual_run_on_a_tag_is_not_a_release_run() {
+    let mut r = Runner::new();
+    r.set("PM_EVENT", "workflow_dispatch")
+        .set("PM_REF", "refs/tags/v1.2.0");
+    let run = r.run("nightly-plan.sh");
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.out("release"), "false");
+    assert_eq!(run.out("gate-mode"), "nightly");
+    assert_eq!(run.out("retention-days"), "30");
+}
+
 #[test]
 fn manual_run_takes_its_arches_iterations_and_seed() {
     let mut r = Runner::new();
