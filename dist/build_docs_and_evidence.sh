@@ -41,13 +41,7 @@ version=${version#v}
 if ! tar --version 2>/dev/null | grep -q GNU; then
   pm_die "GNU tar is needed for a reproducible archive"
 fi
-if command -v sha256sum >/dev/null 2>&1; then
-  sha=(sha256sum)
-elif command -v shasum >/dev/null 2>&1; then
-  sha=(shasum -a 256)
-else
-  pm_die "neither sha256sum nor shasum is installed"
-fi
+pm_sha256 /dev/null >/dev/null # fails now, not half-way, when no SHA-256 tool is installed
 
 name=portability-matrix-$version
 stage=$(mktemp -d)
@@ -97,7 +91,14 @@ reports=("$top"/evidence/*/*/run-*/wal_verify.json)
     echo "| $arch | $fs | $run | $(pm_json_field "$r" pass) | $(pm_json_field "$r" passed)/$(pm_json_field "$r" total_iterations) | $(pm_json_field "$r" seed) | $(pm_json_field "$r" commit) |"
   done
 } >"$top/INDEX.md"
-(cd "$top" && find . -type f ! -name MANIFEST.sha256 -print0 | LC_ALL=C sort -z | xargs -0 "${sha[@]}" >MANIFEST.sha256)
+# sha256sum's format ("<hash>  <name>"), so `sha256sum -c MANIFEST.sha256` checks the bundle.
+# Written next to the tree, not in it, so that it does not list itself.
+(cd "$top" && find . -type f -print0 | LC_ALL=C sort -z |
+  while IFS= read -r -d '' f; do
+    h=$(pm_sha256 "$f")
+    printf '%s  %s\n' "$h" "$f"
+  done >"$stage/MANIFEST.sha256")
+mv "$stage/MANIFEST.sha256" "$top/MANIFEST.sha256"
 
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)}
 mkdir -p "$out"
@@ -106,6 +107,7 @@ tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
   --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
   -C "$stage" -cf - "$name" | gzip -n -9 >"$archive.tmp"
 mv "$archive.tmp" "$archive"
-(cd "$out" && "${sha[@]}" "${archive##*/}" >"${archive##*/}.sha256")
+h=$(pm_sha256 "$archive")
+printf '%s  %s\n' "$h" "${archive##*/}" >"$archive.sha256"
 echo "bundle: $archive (${#reports[@]} runs)"
 cat "$archive.sha256"

@@ -72,16 +72,6 @@ newest_pinned() {
   echo "$best"
 }
 
-hash_file() {
-  if command -v sha256sum >/dev/null 2>&1; then
-    sha256sum "$1" | cut -d' ' -f1
-  elif command -v shasum >/dev/null 2>&1; then
-    shasum -a 256 "$1" | cut -d' ' -f1
-  else
-    return 1
-  fi
-}
-
 # The pinned checksum of ASSET in FILE (sha256sum format: "<hash>  <name>" or "<hash> *<name>").
 pinned_hash() {
   local hash name
@@ -136,9 +126,10 @@ download_verified() {
     rm -f "$tmp"
     pm_die "could not download $url after $((retries + 1)) attempts"
   fi
-  actual=$(hash_file "$tmp") || {
+  # pm_sha256 reports its own error (no hash tool, unreadable file); never keep the download then.
+  actual=$(pm_sha256 "$tmp") || {
     rm -f "$tmp"
-    pm_die "neither sha256sum nor shasum is installed; cannot verify $asset"
+    exit 2
   }
   if [[ $actual != "$expected" ]]; then
     rm -f "$tmp"
@@ -149,7 +140,8 @@ download_verified() {
   mv -f "$tmp" "$dest/portability-matrix"
 }
 
-# build_from_source: this checkout built with cargo, for the host or (foreign) every arch.
+# build_from_source: this checkout built with cargo, for the host or (foreign) for the cell's
+# arch and the host's, after installing the cross toolchains that needs.
 build_from_source() {
   local out="$install_root/source"
   command -v cargo >/dev/null 2>&1 ||
@@ -163,7 +155,10 @@ build_from_source() {
     mkdir -p "$out/$arch"
     cp "$install_root/target/release/portability-matrix" "$out/$arch/portability-matrix"
   else
-    pm_cli_cross_build "$action_root" || pm_die "scripts/cross-build.sh failed in $action_root"
+    pm_cli_install_matrix_deps "$action_root" ||
+      pm_die "scripts/install-matrix-deps.sh failed; the cross-build of the $arch binary needs its toolchains"
+    pm_cli_cross_build "$action_root" "$arch" "$host" ||
+      pm_die "scripts/cross-build.sh $arch $host failed in $action_root"
     local a
     for a in "$arch" "$host"; do
       if [[ -x $action_root/target/cross/$a/portability-matrix ]]; then
@@ -258,6 +253,6 @@ pm_output driver "$driver"
 pm_output arch "$arch"
 pm_output host-arch "$host"
 pm_output foreign "$foreign"
-pm_output qemu-platform "$([[ $foreign == true ]] && echo "$arch" || true)"
+pm_output qemu-platform "$(if [[ $foreign == true ]]; then echo "$arch"; fi)"
 pm_output version "$version"
 pm_output source "$source_kind"

@@ -138,6 +138,23 @@ pm_highest_run() {
   echo "$n"
 }
 
+# pm_sha256 FILE: the SHA-256 of FILE as 64 lowercase hex digits, from sha256sum or, where
+# that is missing (macOS), `shasum -a 256`. Dies when neither is installed; returns non-zero when
+# FILE cannot be read. The file is read on stdin, so its name is never escaped into the output.
+pm_sha256() {
+  local out
+  if command -v sha256sum >/dev/null 2>&1; then
+    out=$(sha256sum <"$1") || return 1
+  elif command -v shasum >/dev/null 2>&1; then
+    out=$(shasum -a 256 <"$1") || return 1
+  else
+    pm_die "neither sha256sum nor shasum is installed; cannot compute the SHA-256 of $1"
+  fi
+  out=${out%% *}
+  [[ $out =~ ^[0-9a-f]{64}$ ]] || pm_die "could not compute the SHA-256 of $1: got '$out'"
+  echo "$out"
+}
+
 # pm_as_root CMD…: runs a command as root (sudo when not root already), keeping GITHUB_SHA so
 # the evidence records the commit it certifies.
 pm_as_root() {
@@ -179,11 +196,12 @@ pm_cli_gate() {
   "$1" gate --policy "$2" --mode "$3" --out "$4" "${extra[@]}"
 }
 
-# pm_cli_cross_build SOURCE_DIR: static binaries for every supported arch, from source, into
+# pm_cli_cross_build SOURCE_DIR [ARCH…]: static binaries, from source, into
 # SOURCE_DIR/target/cross/<debian-arch>/portability-matrix (cell builds, without the gate's
-# GitHub transport). Needs the toolchains pm_cli_install_matrix_deps installs.
+# GitHub transport), for the ARCHes given (Debian names) or else for every supported arch
+# (scripts/cross-build.sh's default). Needs the toolchains pm_cli_install_matrix_deps installs.
 pm_cli_cross_build() {
-  (cd "$1" && bash scripts/cross-build.sh)
+  (cd "$1" && bash scripts/cross-build.sh "${@:2}")
 }
 
 # pm_cli_install_matrix_deps SOURCE_DIR: QEMU, binfmt support, mkfs tools, cross compilers.

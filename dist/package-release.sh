@@ -25,13 +25,7 @@ version=${version#v}
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]] || pm_die "--version must be a release version such as 1.2.3, not '$version'"
 [[ -d $binaries ]] || pm_die "--binaries $binaries is not a directory"
 [[ -n $out ]] || pm_die "--out is required"
-if command -v sha256sum >/dev/null 2>&1; then
-  sha=(sha256sum)
-elif command -v shasum >/dev/null 2>&1; then
-  sha=(shasum -a 256)
-else
-  pm_die "neither sha256sum nor shasum is installed"
-fi
+pm_sha256 /dev/null >/dev/null # fails now, before copying anything, when no SHA-256 tool is installed
 
 mkdir -p "$out"
 assets=()
@@ -46,6 +40,11 @@ for a in amd64 arm64 riscv64 s390x; do
   chmod 755 "$out/$name"
   assets+=("$name")
 done
-(cd "$out" && "${sha[@]}" "${assets[@]}" >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
+# sha256sum's format ("<hash>  <name>"), which is also what install.sh reads as pinned checksums.
+for name in "${assets[@]}"; do
+  h=$(pm_sha256 "$out/$name")
+  printf '%s  %s\n' "$h" "$name"
+done >"$out/SHA256SUMS.tmp"
+mv "$out/SHA256SUMS.tmp" "$out/SHA256SUMS"
 cat "$out/SHA256SUMS"
 echo "pin these checksums for the action: cp $out/SHA256SUMS dist/checksums/$version.sha256"

@@ -45,6 +45,7 @@ pm_output seed "$seed"
 
 mkdir -p "$evidence" "$work"
 evidence=$(cd "$evidence" && pwd)
+work=$(cd "$work" && pwd)
 cell_dir="$evidence/$arch/$fs"
 before=$(pm_highest_run "$cell_dir")
 pm_output artifact-name "portability-evidence-$arch-$fs"
@@ -81,9 +82,11 @@ if [[ $default_fs == "$fs" && ($arch == "$host" || -z $driver) ]]; then
   pm_cli_cell "$bin" "$work" "$evidence" "$iterations" "$seed"
   code=$?
 elif [[ $default_fs == "$fs" ]]; then
-  # A foreign cell on the temp dir: the matrix runs it and records the emulator.
-  pm_group "Cell $arch/$fs under emulation: $iterations iterations, seed $seed"
-  pm_cli_matrix user "$driver" "$arch" "$fs" "$iterations" "$seed" "$evidence" "$binaries"
+  # A foreign cell on the temp dir: the matrix runs it and records the emulator. The matrix runs
+  # an unprivileged cell in its temp dir (TMPDIR, else /tmp), so TMPDIR is $work: the directory
+  # whose filesystem was checked above, not /tmp, which may be another filesystem.
+  pm_group "Cell $arch/$fs under emulation in $work ($fs): $iterations iterations, seed $seed"
+  TMPDIR=$work pm_cli_matrix user "$driver" "$arch" "$fs" "$iterations" "$seed" "$evidence" "$binaries"
   code=$?
 else
   if [[ -z $driver ]]; then
@@ -94,7 +97,7 @@ else
   pm_cli_matrix root "$driver" "$arch" "$fs" "$iterations" "$seed" "$evidence" "$binaries"
   code=$?
   # Evidence written as root stays readable and removable by the runner's user.
-  [[ $(id -u) -eq 0 ]] || sudo chown -R "$(id -u):$(id -g)" "$evidence"
+  [[ $(id -u) -eq 0 ]] || pm_as_root chown -R "$(id -u):$(id -g)" "$evidence"
 fi
 pm_endgroup
 set -e
@@ -136,7 +139,9 @@ pm_output report "$report"
 pm_output run-dir "$run_dir"
 
 title="portability-matrix $arch/$fs"
-reproduce="portability-matrix crash-harness --seed $seed --iterations $iterations"
+# The same cell again (step 2's kill -9 runs and the power-loss exploration included, as `cell`
+# runs them by default), with the $arch binary, in a directory DIR on $fs.
+reproduce="portability-matrix cell --dir DIR --seed $seed --iterations $iterations"
 detail=""
 if [[ $status == SKIP ]]; then
   detail="${skip_reason:-see the output above}"
@@ -145,7 +150,7 @@ elif [[ -n $report ]]; then
 fi
 case $status in
   PASS) pm_annotate notice "$title" "PASS: $detail (seed $seed)" ;;
-  FAIL) pm_annotate error "$title" "FAIL: $detail (seed $seed). Reproduce: $reproduce. Evidence: artifact portability-evidence-$arch-$fs" ;;
+  FAIL) pm_annotate error "$title" "FAIL: $detail (seed $seed). Reproduce: $reproduce (the $arch binary, DIR on $fs). Evidence: artifact portability-evidence-$arch-$fs" ;;
   SKIP) pm_annotate warning "$title" "SKIP: the cell could not run here: $detail. Nothing was certified" ;;
   ERROR) pm_annotate error "$title" "ERROR: the cell could not run (exit $code$([[ -n $run_dir && -z $report ]] && echo ", no wal_verify.json in $run_dir")); see the log above" ;;
 esac
@@ -177,7 +182,7 @@ esac
   fi
   if [[ $status != PASS ]]; then
     echo
-    echo "Reproduce: \`$reproduce\` (the artifact's \`cmd.txt\` has the exact cell command)."
+    echo "Reproduce: \`$reproduce\` with the $arch binary and DIR on $fs (the artifact's \`cmd.txt\` has the exact cell command)."
   fi
   if [[ -n $run_dir ]]; then
     echo

@@ -133,7 +133,7 @@ fn failing_cell_is_an_error_annotation_with_the_violations_and_how_to_reproduce(
     assert!(run.stdout.contains("2 of 3 iterations passed"), "{run}");
     assert!(
         run.summary
-            .contains("`portability-matrix crash-harness --seed 99 --iterations 3`"),
+            .contains("`portability-matrix cell --dir DIR --seed 99 --iterations 3`"),
         "{}",
         run.summary
     );
@@ -256,6 +256,7 @@ fn foreign_cell_on_the_temp_dirs_filesystem_goes_through_the_matrix_unprivileged
         &format!(
             r#"#!/bin/bash
 echo "$@" > "{log}"
+echo "$TMPDIR" > "{log}.tmpdir"
 while (($#)); do case $1 in --evidence) ev=$2; shift 2 ;; *) shift ;; esac; done
 mkdir -p "$ev/riscv64/{fs}/run-1"
 echo '{{"seed": 3, "pass": true, "passed": 3, "total_iterations": 3, "rename_atomic": "PASS", "emulated": true}}' > "$ev/riscv64/{fs}/run-1/wal_verify.json"
@@ -285,6 +286,16 @@ echo '{{"seed": 3, "pass": true, "passed": 3, "total_iterations": 3, "rename_ato
             r.path("evidence").display(),
             bins.display()
         )
+    );
+    // The matrix runs the cell in TMPDIR: the work dir whose filesystem chose this route.
+    assert_eq!(
+        std::fs::read_to_string(r.path("driver-args.tmpdir"))
+            .unwrap()
+            .trim(),
+        r.temp()
+            .join("portability-matrix-work")
+            .display()
+            .to_string()
     );
 }
 
