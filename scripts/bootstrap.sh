@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure a Debian or Ubuntu machine can build and test the project: a C toolchain for
-# crates that build C, and a Rust toolchain (rustup's stable when cargo is missing).
+# crates that build C, and a Rust toolchain: rustup's stable when cargo is missing or rustc is
+# older than Cargo.toml's rust-version.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
@@ -13,8 +14,33 @@ if ((${#need_apt[@]})); then
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   echo "bootstrap: installing ${need_apt[*]}" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# The Rust version Cargo.toml requires (rust-version), e.g. 1.89.
+rust_version() {
+  sed -n 's/^rust-version = "\([0-9.]*\)"/\1/p' Cargo.toml | head -n1
+}
+
+# True when the rustc on PATH is at least rust-version (false when it is missing or says
+# something unreadable).
+rustc_new_enough() {
+  local want have
+  want=$(rust_version)
+  have=$(rustc --version 2>/dev/null | awk '{print $2}') || return 1
+  have=${have%%-*}
+  [[ $have =~ ^[0-9]+\.[0-9]+ ]] || return 1
+  [[ -z $want ]] && return 0
+  [[ $(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1) == "$want" ]]
+}
+
+# The download directory of install_rustup, removed however the script ends (an EXIT trap: a
+# RETURN trap would be skipped when a failing download exits the script).
+rustup_tmp=""
+cleanup() {
+  if [[ -n $rustup_tmp ]]; then rm -rf "$rustup_tmp"; fi
+}
+trap cleanup EXIT
 
 # rustup-init straight from the Rust distribution server, checked against its published SHA-256
 # (the same file sh.rustup.rs would fetch, without needing that host).
@@ -26,13 +52,13 @@ install_rustup() {
     riscv64) triple=riscv64gc-unknown-linux-gnu ;;
     s390x) triple=s390x-unknown-linux-gnu ;;
     *)
-      echo "bootstrap: no rustup for $(uname -m); install Rust $(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml) or newer yourself" >&2
+      echo "bootstrap: no rustup for $(uname -m); install Rust $(rust_version) or newer yourself" >&2
       exit 2
       ;;
   esac
   local url="https://static.rust-lang.org/rustup/dist/$triple/rustup-init" tmp
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
+  rustup_tmp=$(mktemp -d)
+  tmp=$rustup_tmp
   curl --proto '=https' --tlsv1.2 -sSfL --retry 3 -o "$tmp/rustup-init" "$url"
   curl --proto '=https' --tlsv1.2 -sSfL --retry 3 -o "$tmp/rustup-init.sha256" "$url.sha256"
   local want got
@@ -43,7 +69,10 @@ install_rustup() {
     exit 2
   fi
   chmod +x "$tmp/rustup-init"
-  "$tmp/rustup-init" -y --profile minimal -c rustfmt,clippy
+  # An older distribution Rust may be on PATH; ~/.cargo/bin goes first, so rustup's wins.
+  RUSTUP_INIT_SKIP_PATH_CHECK=yes "$tmp/rustup-init" -y --profile minimal -c rustfmt,clippy
+  rm -rf "$tmp"
+  rustup_tmp=""
 }
 
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -51,4 +80,18 @@ cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
   echo "bootstrap: installing the Rust toolchain (rustup, stable) into ~/.cargo" >&2
   install_rustup
+elif ! rustc_new_enough; then
+  echo "bootstrap: $(rustc --version 2>/dev/null || echo 'rustc (unreadable version)') is older than the $(rust_version) Cargo.toml needs" >&2
+  if command -v rustup >/dev/null 2>&1; then
+    echo "bootstrap: updating rustup's stable toolchain" >&2
+    rustup toolchain install stable --profile minimal -c rustfmt,clippy
+    rustup default stable
+  else
+    echo "bootstrap: installing the Rust toolchain (rustup, stable) into ~/.cargo" >&2
+    install_rustup
+  fi
+fi
+if ! rustc_new_enough; then
+  echo "bootstrap: $(rustc --version 2>/dev/null || echo 'no rustc') on PATH is still older than $(rust_version); install Rust $(rust_version) or newer" >&2
+  exit 2
 fi

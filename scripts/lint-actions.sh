@@ -20,7 +20,7 @@ if ((${#need_apt[@]})); then
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   echo "lint-actions: installing ${need_apt[*]}" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 mkdir -p "$cache"
