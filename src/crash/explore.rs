@@ -168,7 +168,9 @@ impl Ctx<'_> {
                 }
                 let mut t = fates.clone();
                 t[i] = simpler;
-                if let Some(f) = self.fails(fr, &t) {
+                // Simpler only counts when it fails the same check: a reproducer filed under
+                // one check must show that check failing.
+                if let Some(f) = self.fails(fr, &t).filter(|f| f.check == finding.check) {
                     fates = t;
                     finding = f;
                     break;
