@@ -45,15 +45,18 @@ pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
         WorkloadArg::Standard => Workload::Standard,
         WorkloadArg::Appends => Workload::Appends(args.appends),
     };
-    let tmp;
+    // Without --dir, a temporary directory that is removed after a pass and kept after a failure.
+    let mut tmp = None;
     let on_disk = if args.on_disk > 0 {
         let base: PathBuf = match &args.dir {
             Some(d) => d.clone(),
             None => {
-                tmp = tempfile::Builder::new()
+                let t = tempfile::Builder::new()
                     .prefix("pm-crash-explore-")
                     .tempdir()?;
-                tmp.path().to_path_buf()
+                let p = t.path().to_path_buf();
+                tmp = Some(t);
+                p
             }
         };
         std::fs::create_dir_all(&base)
@@ -107,9 +110,15 @@ pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
         std::fs::write(out, serde_json::to_string_pretty(s)? + "\n")
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    Ok(if s.pass {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if s.pass {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(t) = tmp {
+        let kept = t.keep();
+        say(&format!(
+            "crash explore: the on-disk states are kept in {}",
+            kept.display()
+        ));
+    }
+    Ok(ExitCode::from(1))
 }

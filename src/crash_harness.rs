@@ -268,17 +268,20 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
         "crash harness: seed {seed} ({} iterations)",
         args.iterations
     ));
-    let tmp;
+    // Without --dir, a temporary directory that is removed after a pass and kept after a failure.
+    let mut tmp = None;
     let root: PathBuf = match &args.dir {
         Some(d) => {
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
             d.clone()
         }
         None => {
-            tmp = tempfile::Builder::new()
+            let t = tempfile::Builder::new()
                 .prefix("pm-crash-harness-")
                 .tempdir()?;
-            tmp.path().to_path_buf()
+            let p = t.path().to_path_buf();
+            tmp = Some(t);
+            p
         }
     };
     let all = args.fault == HarnessFault::All && args.iteration.is_none();
@@ -328,6 +331,13 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
             crate::evidence::say(&format!(
                 "replay: portability-matrix crash-harness --seed {seed} --iteration {}",
                 o.record.index
+            ));
+        }
+        if let Some(t) = tmp {
+            let kept = t.keep();
+            crate::evidence::say(&format!(
+                "crash harness: the failing run's directories are kept in {}",
+                kept.display()
             ));
         }
         return Ok(ExitCode::from(1));
