@@ -45,7 +45,8 @@ pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
         WorkloadArg::Standard => Workload::Standard,
         WorkloadArg::Appends => Workload::Appends(args.appends),
     };
-    // Without --dir, a temporary directory that is removed after a pass and kept after a failure.
+    // Without --dir, a temporary directory that is removed after a pass and kept when it holds a
+    // failing state.
     let mut tmp = None;
     let on_disk = if args.on_disk > 0 {
         let base: PathBuf = match &args.dir {
@@ -113,7 +114,10 @@ pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
     if s.pass {
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(t) = tmp {
+    // Failing on-disk states stay where they were checked (passing ones are removed).
+    if let Some(t) =
+        tmp.filter(|t| std::fs::read_dir(t.path()).is_ok_and(|mut d| d.next().is_some()))
+    {
         let kept = t.keep();
         say(&format!(
             "crash explore: the on-disk states are kept in {}",
