@@ -29,7 +29,10 @@ evidence=${PM_EVIDENCE_DIR:-evidence}
 temp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
 work=${PM_WORK_DIR:-$temp/portability-matrix-work}
 
-[[ $fs =~ ^[a-z0-9]+$ ]] || pm_die "fs must be a filesystem type such as ext4 or xfs, not '$fs'"
+# The one rule for cell names (src/cell_id.rs, NAME_PATTERN).
+name_rule='^[a-z0-9_]{1,32}$'
+[[ $arch =~ $name_rule ]] || pm_die "arch must be an architecture name such as amd64 (1 to 32 lowercase letters, digits and _), not '$arch'"
+[[ $fs =~ $name_rule ]] || pm_die "fs must be a filesystem type such as ext4 or xfs (1 to 32 lowercase letters, digits and _), not '$fs'"
 [[ $iterations =~ ^[1-9][0-9]{0,5}$ ]] || pm_die "iterations must be a whole number from 1 to 999999, not '$iterations'"
 # shellcheck disable=SC2071 # comparing equal-length digit strings as strings is numeric
 if [[ -z $seed ]]; then
@@ -58,13 +61,8 @@ default_fs=${default_fs//[[:space:]]/}
 ensure_mkfs() {
   command -v "mkfs.$fs" >/dev/null 2>&1 && return
   local pkg
-  case $fs in
-    xfs) pkg=xfsprogs ;;
-    btrfs) pkg=btrfs-progs ;;
-    f2fs) pkg=f2fs-tools ;;
-    ext2 | ext3 | ext4) pkg=e2fsprogs ;;
-    *) pm_die "mkfs.$fs is not installed and there is no known package for it" ;;
-  esac
+  # The package comes from the binary's table of filesystems (src/filesystems.rs).
+  pkg=$("$bin" fs-package "$fs") || pm_die "mkfs.$fs is not installed and there is no known package for it"
   command -v apt-get >/dev/null 2>&1 || pm_die "mkfs.$fs is not installed; install $pkg"
   pm_group "Install $pkg for mkfs.$fs"
   pm_as_root apt-get update -qq

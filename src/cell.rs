@@ -11,17 +11,23 @@
 //! `pass` is true only when all four steps passed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 use crate::cli::CellArgs;
-use crate::crash::step2::{run_step2, Parts};
-use crate::crash_harness;
-use crate::evidence::{self, shell_quote, Log};
+use crate::crash::leftovers::Iterations;
+use crate::crash::seeded::clock_seed;
+use crate::crash::suite::{run_crash_tests, CrashPlan};
+use crate::evidence::layout::{self as evidence, AUTONOMY_LOG, CMD_TXT, FIXTURE_DIR, WAL_VERIFY};
+use crate::evidence::log::{self, Log};
+use crate::evidence::record::{
+    self as report, Invariants, StepResult, Steps, Timestamp, WalVerify,
+};
 use crate::platform;
-use crate::report::{self, Invariants, StepResult, Steps, Timestamp, WalVerify};
+use crate::self_exec::self_command;
+use crate::shell::shell_quote;
 
 /// The payloads of the known-good fixture.
 pub const FIXTURE: [&str; 5] = [
@@ -31,10 +37,6 @@ pub const FIXTURE: [&str; 5] = [
     r#"{"seq":4,"event":"note","text":"ünïcødé ✓"}"#,
     r#"{"seq":5,"event":"shutdown","ok":true}"#,
 ];
-
-/// Environment variable naming a command to run this binary through when it must spawn itself
-/// (the lock probe): set by `matrix` when a foreign binary runs under an explicit emulator.
-pub const EXEC_WRAPPER_ENV: &str = "PM_EXEC_WRAPPER";
 
 fn step<T>(
     log: &mut Log,
@@ -57,7 +59,7 @@ fn step<T>(
 
 pub fn run(args: &CellArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let seed = args.seed.unwrap_or_else(crash_harness::clock_seed);
+    let seed = args.seed.unwrap_or_else(clock_seed);
     let base: PathBuf = match &args.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir(),
@@ -69,7 +71,7 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot create a work directory in {}", base.display()))?;
     let mount = platform::mount_of(work.path())?;
     let arch = platform::arch();
-    if let Some(family) = platform::statfs_family(work.path()) {
+    if let Some(family) = crate::filesystems::statfs_family(work.path()) {
         anyhow::ensure!(
             family == mount.fs_type || (family == "ext4" && mount.fs_type.starts_with("ext")),
             "the mount table says {} is {} but statfs says {family}",
@@ -78,8 +80,8 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
         );
     }
     let run_dir = evidence::claim_run(&args.evidence, arch, &mount.fs_type)?;
-    let mut log = Log::create(run_dir.path.join("autonomy.log"))?;
-    let dmesg_before = evidence::dmesg();
+    let mut log = Log::create(run_dir.path.join(AUTONOMY_LOG))?;
+    let dmesg_before = log::dmesg();
     write_cmd(&run_dir.path, args, seed, &base, &mount)?;
     log.line(&format!(
         "cell {arch}/{} run-{}: seed {seed}, {} iterations, in {} ({} on {}, options {}; {})",
@@ -125,19 +127,20 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
     let mut invariants = Invariants::new();
     let mut violations = Vec::new();
     let (harness_step, step2) = step(&mut log, "step 2: crash harness", |log| {
-        let parts = Parts {
+        let plan = CrashPlan {
             seed_iterations: true,
             kills: if args.seed_steps_only { 0 } else { args.kills },
             kill_max_delay_ms: 20,
             explore_bound: (!args.seed_steps_only).then_some(args.explore_bound),
             on_disk_states: 100,
         };
-        let step2 = run_step2(
+        let step2 = run_crash_tests(
             seed,
             args.iterations,
             None,
-            &parts,
+            &plan,
             &work.path().join("harness"),
+            &self_command,
             &mut |l| log.line(&format!("  {l}")),
         )?;
         for (source, r) in step2.reports() {
@@ -148,7 +151,10 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
     });
 
     let (fixture, fixture_report) = step(&mut log, "step 3: known-good fixture", |_| {
-        let r = known_good_fixture(&work.path().join("fixture"), &run_dir.path.join("fixture"))?;
+        let r = known_good_fixture(
+            &work.path().join("fixture"),
+            &run_dir.path.join(FIXTURE_DIR),
+        )?;
         let ok = r.pass() && r.frames == 5 && r.safe_seq.get() == 5;
         Ok((
             ok,
@@ -189,7 +195,7 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
             s.power.map(|p| p.summary),
         ),
         None => (
-            crash_harness::RunOutcome {
+            Iterations {
                 outcomes: Vec::new(),
             },
             None,
@@ -229,10 +235,10 @@ pub fn run(args: &CellArgs) -> Result<ExitCode> {
         kill_runs,
         power_loss,
     };
-    let out = run_dir.path.join("wal_verify.json");
+    let out = run_dir.path.join(WAL_VERIFY);
     std::fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("cannot write {}", out.display()))?;
-    evidence::write_dmesg(&run_dir.path, &dmesg_before, &evidence::dmesg())?;
+    log::write_dmesg(&run_dir.path, &dmesg_before, &log::dmesg())?;
     let verdict = if pass { "PASS" } else { "FAIL" };
     log.line(&format!(
         "cell {arch}/{}: {verdict} (conformance {}, harness {}/{}, fixture {}, rename {}) in {:.1} s; evidence {}",
@@ -348,24 +354,6 @@ fn rename_check(dir: &Path, seed: u64) -> Result<String> {
     Ok(format!("{rounds} renames over an existing target read back; a concurrent reader saw {reads} whole values"))
 }
 
-/// A command that runs this binary again (through `PM_EXEC_WRAPPER` when it is set): the lock
-/// probe and the kill -9 writer are this binary's hidden subcommands.
-pub(crate) fn self_command() -> Result<Command, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find this binary to spawn it: {e}"))?;
-    let wrapper = std::env::var(EXEC_WRAPPER_ENV)
-        .ok()
-        .filter(|w| !w.is_empty());
-    Ok(match &wrapper {
-        Some(w) => {
-            let mut c = Command::new(w);
-            c.arg(&exe);
-            c
-        }
-        None => Command::new(&exe),
-    })
-}
-
 /// Asks a second process whether it can open the WAL in `dir`; `Ok(true)` when the lock refused it.
 fn lock_probe(dir: &Path) -> Result<bool, String> {
     let out = self_command()?
@@ -446,8 +434,8 @@ fn write_cmd(
         args.iterations,
         args.kills,
         args.explore_bound,
-        shell_quote(&run.join("fixture").display().to_string()),
+        shell_quote(&run.join(FIXTURE_DIR).display().to_string()),
     );
-    std::fs::write(run.join("cmd.txt"), text)
-        .with_context(|| format!("cannot write {}", run.join("cmd.txt").display()))
+    std::fs::write(run.join(CMD_TXT), text)
+        .with_context(|| format!("cannot write {}", run.join(CMD_TXT).display()))
 }

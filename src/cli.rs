@@ -52,6 +52,17 @@ pub enum Command {
     /// Exit 0 when every cell that ran passed, 1 when one failed (SKIP is not a failure unless
     /// --fail-on-skip says so), 2 when the matrix could not run or was interrupted.
     Matrix(MatrixArgs),
+    /// Print the Debian package that installs `mkfs.<FS>` (exit 2 for a filesystem the tool
+    /// has no package for). Used by the action's cell script.
+    #[command(hide = true)]
+    FsPackage(FsPackageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FsPackageArgs {
+    /// A filesystem type, such as xfs.
+    #[arg(value_parser = crate::cell_id::fs_name)]
+    pub fs: String,
 }
 
 #[derive(Debug, Args)]
@@ -450,27 +461,16 @@ pub enum SkipPolicy {
     Any,
 }
 
-/// A name that becomes part of a command (`mkfs.<name>`) or a path: lowercase letters, digits,
-/// and `_`, so that it can name nothing else.
-fn check_name(w: &str) -> Result<String, String> {
-    if !w.is_empty()
-        && w.len() <= 32
-        && w.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        Ok(w.to_string())
-    } else {
-        Err(format!(
-            "{w:?} is not an architecture or filesystem name (lowercase letters, digits, _)"
-        ))
-    }
-}
-
 /// Parses "amd64 arm64", "ext4,xfs": a non-empty list without repeats.
 pub fn parse_names(s: &str) -> Result<NameList, String> {
     let mut out: Vec<String> = Vec::new();
     for w in s.split([' ', ',', '\t']).filter(|w| !w.is_empty()) {
-        let w = check_name(w)?;
+        if !crate::cell_id::is_name(w) {
+            return Err(format!(
+                "{w:?} is not an architecture or filesystem name (1 to 32 lowercase letters, digits and _)"
+            ));
+        }
+        let w = w.to_string();
         if !out.contains(&w) {
             out.push(w);
         }
@@ -487,8 +487,8 @@ pub fn parse_cell(s: &str) -> Result<CellSpec, String> {
         .split_once('/')
         .ok_or_else(|| format!("{s:?} is not a cell; write ARCH/FS, e.g. s390x/ext4"))?;
     Ok(CellSpec {
-        arch: check_name(arch)?,
-        fs: check_name(fs)?,
+        arch: crate::cell_id::arch_name(arch)?,
+        fs: crate::cell_id::fs_name(fs)?,
     })
 }
 

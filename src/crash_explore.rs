@@ -12,9 +12,9 @@ use anyhow::{Context, Result};
 
 use crate::cli::{CrashExploreArgs, ProtocolArg, WorkloadArg};
 use crate::crash::explore::{self, Options, Reproducer};
+use crate::crash::seeded::clock_seed;
 use crate::crash::workload::{Protocol, Workload};
-use crate::crash_harness::clock_seed;
-use crate::evidence::say;
+use crate::evidence::log::say;
 
 impl From<ProtocolArg> for Protocol {
     fn from(p: ProtocolArg) -> Protocol {

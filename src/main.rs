@@ -8,16 +8,19 @@ use clap::Parser;
 
 mod build_info;
 mod cell;
+mod cell_id;
 mod cli;
 mod crash;
 mod crash_explore;
 mod crash_harness;
 mod evidence;
+mod filesystems;
 mod gate;
 mod generate;
 mod matrix;
 mod platform;
-mod report;
+mod self_exec;
+mod shell;
 mod verify;
 
 use cli::{Cli, Command};
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Gate(a) => gate::run(a),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(a),
+        Command::FsPackage(a) => filesystems::print_package(&a.fs),
     };
     match result {
         Ok(code) => code,

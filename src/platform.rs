@@ -123,24 +123,6 @@ fn unescape(s: &str) -> String {
     out
 }
 
-/// The filesystem type under `path` by statfs magic, where the magic is unambiguous. ext2/3/4
-/// share one magic, so this is a cross-check of the mount table, not a replacement.
-pub fn statfs_family(path: &Path) -> Option<&'static str> {
-    use nix::sys::statfs::*;
-    let st = statfs(path).ok()?;
-    let t = st.filesystem_type();
-    let known: &[(FsType, &str)] = &[
-        (EXT4_SUPER_MAGIC, "ext4"),
-        (XFS_SUPER_MAGIC, "xfs"),
-        (TMPFS_MAGIC, "tmpfs"),
-        (BTRFS_SUPER_MAGIC, "btrfs"),
-        (OVERLAYFS_SUPER_MAGIC, "overlay"),
-        (NFS_SUPER_MAGIC, "nfs"),
-        (FUSE_SUPER_MAGIC, "fuse"),
-    ];
-    known.iter().find(|(m, _)| *m == t).map(|(_, n)| *n)
-}
-
 /// The kernel release (`uname -r`) and machine of the host kernel. Under QEMU user emulation
 /// this is the host's kernel, which is what really executes the filesystem calls.
 pub fn kernel() -> String {

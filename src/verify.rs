@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
+use crate::evidence::record::{self as report, Timestamp};
 use crate::platform;
-use crate::report::{self, Timestamp};
 
 /// The report `verify` writes: the invariants and violations of the seed's schema plus what
 /// was checked.
@@ -62,7 +62,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             std::fs::write(path, json + "\n")
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        None => crate::evidence::say(&json),
+        None => crate::evidence::log::say(&json),
     }
     let verdict = if r.pass() {
         "all invariants hold"

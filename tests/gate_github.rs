@@ -8,14 +8,7 @@ mod gate_support;
 
 use gate_support::*;
 
-const CELLS: [(&str, &str); 6] = [
-    ("amd64", "ext4"),
-    ("amd64", "xfs"),
-    ("arm64", "ext4"),
-    ("arm64", "xfs"),
-    ("riscv64", "ext4"),
-    ("riscv64", "xfs"),
-];
+const CELLS: [(&str, &str); 6] = SEED_CELLS;
 
 /// The six seed cells, all passing, ids from 1.
 fn six_passing() -> Vec<Artifact> {

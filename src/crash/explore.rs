@@ -23,8 +23,8 @@ use wal::StdStorage;
 use super::check::{check_state, from_map, Checked, Expect, Finding};
 use super::model::{frontiers, Fate, Frontier};
 use super::record::Trace;
+use super::seeded::iteration_rng;
 use super::workload::{record, Protocol, Workload};
-use crate::crash_harness::iteration_rng;
 
 /// Violations reported in full (each shrunk); the rest are counted.
 const MAX_REPORTED: usize = 10;
@@ -68,7 +68,7 @@ pub struct Reproducer {
 
 /// The exploration's evidence (the `power_loss` key of `wal_verify.json`).
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub struct PowerLoss {
     pub pass: bool,
     pub workload: String,
     pub protocol: String,
@@ -94,18 +94,18 @@ pub struct Summary {
 }
 
 /// The summary plus verifier reports for the cell's invariants (the first, and failing ones).
-pub struct Outcome {
-    pub summary: Summary,
+pub struct Exploration {
+    pub summary: PowerLoss,
     pub reports: Vec<(String, wal::verify::Report)>,
 }
 
-struct Ctx<'a> {
+struct StateChecker<'a> {
     opts: &'a Options,
     trace: &'a Trace,
     dir: &'a Path,
 }
 
-impl Ctx<'_> {
+impl StateChecker<'_> {
     fn check_mem(&self, fr: &Frontier, image: &BTreeMap<PathBuf, Vec<u8>>) -> Checked {
         let mem = MemStorage::new();
         mem.create_dir_all(self.dir);
@@ -232,13 +232,13 @@ pub fn materialize(image: &BTreeMap<PathBuf, Vec<u8>>, at: &Path) -> Result<()> 
 }
 
 /// Explores every crash state of the workload (sampling beyond the bound) and checks each.
-pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Outcome> {
+pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Exploration> {
     let started = Instant::now();
     let _protocol = opts.protocol.enable()?;
     let rec = record(opts.workload, opts.seed)?;
     let trace = &rec.trace;
     let frs = frontiers(trace, &rec.initial, opts.sector);
-    let ctx = Ctx {
+    let ctx = StateChecker {
         opts,
         trace,
         dir: &rec.dir,
@@ -321,7 +321,7 @@ pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Outcome> {
     }
     let millis = started.elapsed().as_millis() as u64;
     let secs = (started.elapsed() - disk_time).as_secs_f64().max(1e-9);
-    let summary = Summary {
+    let summary = PowerLoss {
         pass: violating == 0,
         workload: opts.workload.name(),
         protocol: opts.protocol.name().into(),
@@ -358,7 +358,7 @@ pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Outcome> {
         violating,
         summary.states_per_s
     ));
-    Ok(Outcome { summary, reports })
+    Ok(Exploration { summary, reports })
 }
 
 /// Rebuilds exactly one crash state, describes it, and checks it.
@@ -385,7 +385,7 @@ pub fn replay(
     let frs = frontiers(trace, &rec.initial, opts.sector);
     let fr = &frs[k];
     let fates = fr.parse_fates(trace, codes)?;
-    let ctx = Ctx {
+    let ctx = StateChecker {
         opts,
         trace,
         dir: &rec.dir,

@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use wal::{StdStorage, Wal};
 
 use super::check::{check_state, Expect};
-use crate::crash_harness::random_payload;
+use super::seeded::{self, random_payload};
 
 /// Kills per directory before a fresh one is started.
 pub const PER_DIR: u32 = 10;
@@ -42,9 +42,7 @@ pub fn writer_payload(seed: u64, seq: u64) -> Vec<u8> {
 }
 
 fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
-    let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x6b69_6c6c);
-    r.set_stream(stream);
-    r
+    seeded::stream(seed, seeded::WRITER, stream)
 }
 
 /// The hidden `crash-writer` subcommand: append until killed (or `max` entries).
@@ -88,7 +86,7 @@ pub struct KillViolation {
 
 /// The kill runs' evidence (the `kill_runs` key of `wal_verify.json`).
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub struct KillRuns {
     pub pass: bool,
     pub seed: u64,
     pub kills: u32,
@@ -104,8 +102,8 @@ pub struct Summary {
 }
 
 /// The summary plus verifier reports (the first, and failing ones).
-pub struct Outcome {
-    pub summary: Summary,
+pub struct KillOutcome {
+    pub summary: KillRuns,
     pub reports: Vec<(String, wal::verify::Report)>,
 }
 
@@ -114,9 +112,9 @@ pub fn run_kills(
     opts: &Options,
     spawn: &dyn Fn() -> Result<Command, String>,
     log: &mut dyn FnMut(&str),
-) -> Result<Outcome> {
+) -> Result<KillOutcome> {
     let started = Instant::now();
-    let mut s = Summary {
+    let mut s = KillRuns {
         pass: true,
         seed: opts.seed,
         kills: 0,
@@ -214,7 +212,7 @@ pub fn run_kills(
         s.violations.len(),
         s.kills_per_s
     ));
-    Ok(Outcome {
+    Ok(KillOutcome {
         summary: s,
         reports,
     })

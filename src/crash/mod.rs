@@ -1,20 +1,29 @@
-//! Real crashes, for the cell's step 2: kill -9 of a real writer, and power loss explored.
+//! Real crashes, for the cell's step 2: injected leftovers, kill -9 of a real writer, and power
+//! loss explored.
 //!
-//! The seed's harness injects hand-made leftovers; that shows recovery discards them, not that
-//! the commit protocol survives a crash. Here a workload runs through a recording storage
+//! [`leftovers`] is the seed's harness: it injects what a crash inside the commit protocol
+//! leaves and checks that recovery discards it; that shows recovery works, not that the commit
+//! protocol survives a crash. So a workload also runs through a recording storage
 //! ([`record`]); a written-down persistence model ([`model`], argued in `docs/crash-model.md`)
 //! turns the record into every directory content a power cut could leave; each is
 //! materialized and checked against an acknowledged-durability oracle plus R1-R5, S1 and S6
 //! ([`check`]), exhaustively up to a bound and by seeded sampling beyond ([`explore`]).
-//! [`kill`] kills a real writer process with SIGKILL and checks the same oracle. The test-only
-//! broken protocols of [`workload::Protocol`] show that the explorer does catch mistakes.
+//! [`kill`] kills a real writer process with SIGKILL and checks the same oracle. [`suite`]
+//! runs them together as step 2. Every random choice comes from the run's seed ([`seeded`]).
+//! The test-only broken protocols of [`workload::Protocol`] show that the explorer does catch
+//! mistakes.
+//!
+//! This module stands on its own: it depends on the `wal` crate and on nothing of the binary
+//! above it; the binary's commands and the evidence record depend on it.
 
 pub mod check;
 pub mod explore;
 pub mod kill;
+pub mod leftovers;
 pub mod model;
 pub mod record;
-pub mod step2;
+pub mod seeded;
+pub mod suite;
 pub mod workload;
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use wal::mem::MemStorage;
 use wal::Wal;
 
 use super::check::{check_state, Expect};
-use super::explore::{explore, replay, Options, Summary};
+use super::explore::{explore, replay, Options, PowerLoss};
 use super::workload::{Protocol, Workload};
 
 fn opts(workload: Workload, protocol: Protocol, sector: u64) -> Options {
@@ -22,7 +22,7 @@ fn opts(workload: Workload, protocol: Protocol, sector: u64) -> Options {
     }
 }
 
-fn run(o: &Options) -> Summary {
+fn run(o: &Options) -> PowerLoss {
     explore(o, &mut |_| {}).unwrap().summary
 }
 

@@ -15,7 +15,7 @@ use wal::mem::{Ino, MemStorage};
 use wal::{inject, Seq, Wal};
 
 use super::record::{Mark, Recorder, Trace};
-use crate::crash_harness::{iteration_rng, random_payload};
+use super::seeded::{iteration_rng, random_payload};
 
 /// The directory the workloads run in (inside the in-memory filesystem).
 pub const DIR: &str = "/wal";

@@ -17,15 +17,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 
 use super::decision::{Observation, Status};
 use super::policy::CellId;
 
-/// Artifacts holding a cell's evidence are named `portability-evidence-<arch>-<fs>`.
-pub const ARTIFACT_PREFIX: &str = "portability-evidence-";
-
-const FILE: &str = "wal_verify.json";
+pub use crate::evidence::layout::ARTIFACT_PREFIX;
+use crate::evidence::layout::WAL_VERIFY as FILE;
+use crate::evidence::view::Evidence;
 
 /// The cell an artifact (or download-artifact folder) name stands for: `None` when the name
 /// is not an evidence artifact's, an error when it is one but the rest is not "arch-fs".
@@ -61,50 +59,6 @@ impl Sha {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// The part of `wal_verify.json` the gate reads (schemas/wal_verify.schema.json has it all).
-/// Fields are optional here so that a missing one is reported by name, not by serde.
-#[derive(Deserialize)]
-struct Evidence {
-    arch: Option<String>,
-    fs_type: Option<String>,
-    pass: Option<bool>,
-    rename_atomic: Option<String>,
-    invariants: Option<BTreeMap<String, Check>>,
-    #[serde(default)]
-    conformance: Vec<ConformanceCheck>,
-    #[serde(default)]
-    commit: Option<String>,
-    run_n: Option<u32>,
-    /// A cell that did not run (no emulator, no filesystem) says so with `skipped: true`.
-    #[serde(default)]
-    skipped: bool,
-    #[serde(default)]
-    skip_reason: Option<String>,
-    /// The matrix's verdict on the run, when a matrix ran it: it can fail a cell that wrote
-    /// `"pass": true` (evidence naming another mount or seed, a fixture that does not re-verify
-    /// on the host, a failed cleanup, a timeout).
-    #[serde(default)]
-    matrix: Option<MatrixVerdict>,
-}
-
-#[derive(Deserialize)]
-struct MatrixVerdict {
-    status: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Check {
-    pass: bool,
-}
-
-#[derive(Deserialize)]
-struct ConformanceCheck {
-    id: String,
-    pass: bool,
 }
 
 fn observation(cell: &CellId, status: Status, note: String, source: &str) -> Observation {

@@ -10,24 +10,7 @@ fn cell(s: &str) -> CellId {
     CellId::parse(s).unwrap()
 }
 
-const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-
-/// A `wal_verify.json` as the cell writes it, trimmed to what matters here.
-fn evidence(arch: &str, fs: &str, pass: bool) -> Value {
-    let inv = |p: bool| json!({"pass": p, "msg": if p { "ok" } else { "broken" }});
-    json!({
-        "timestamp": "2026-03-03T00:00:00Z", "seed": 7, "arch": arch, "fs_type": fs,
-        "total_iterations": 1, "passed": 1, "failed": 0, "pass": pass,
-        "rename_atomic": "PASS", "run_n": 1,
-        "invariants": {
-            "R1_FIRST_SEQ_IS_ONE": inv(true), "R2_SEQ_CONTIGUOUS": inv(pass),
-            "R3_SAFESEQ_LE_MAXSEQ": inv(true), "R4_SAFESEQ_FRAME_EXISTS": inv(true),
-            "R5_NO_PHANTOMS": inv(true), "NO_JSON_CORRUPTION": inv(true)
-        },
-        "violations": [], "iterations": [], "schema_version": 1, "commit": SHA,
-        "conformance": [{"id": "S3", "claim": "c", "pass": pass, "msg": "", "millis": 1}]
-    })
-}
+use crate::evidence::fixture::{wal_verify as evidence, SHA};
 
 fn classify_value(v: &Value, c: &str, sha: Option<&str>) -> Observation {
     let sha = sha.map(|s| Sha::parse(s).unwrap());

@@ -26,7 +26,6 @@ use anyhow::{bail, Result};
 use crate::cli::{GateArgs, GateMode, PolicyChoice};
 pub use evidence::Sha;
 use policy::Policy;
-pub use policy::SEED_CELLS;
 
 /// Where the default waiver folder is, relative to the working directory (the repository root
 /// in a workflow).

@@ -12,81 +12,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize, Serializer};
 
+pub use crate::cell_id::CellId;
 use crate::cli::Phase;
-
-/// One matrix cell: an architecture (Debian name) and a filesystem type.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CellId {
-    pub arch: String,
-    pub fs: String,
-}
-
-/// The seed's six cells, in the seed's numbering (cell 1 is amd64/ext4).
-pub const SEED_CELLS: [(&str, &str); 6] = [
-    ("amd64", "ext4"),
-    ("amd64", "xfs"),
-    ("arm64", "ext4"),
-    ("arm64", "xfs"),
-    ("riscv64", "ext4"),
-    ("riscv64", "xfs"),
-];
-
-impl CellId {
-    pub fn new(arch: &str, fs: &str) -> Result<CellId, String> {
-        let arch_ok = !arch.is_empty()
-            && arch
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        let fs_ok = !fs.is_empty()
-            && fs.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-            });
-        if !arch_ok {
-            return Err(format!(
-                "{arch:?} is not an architecture name (lower-case letters, digits and _, such as amd64)"
-            ));
-        }
-        if !fs_ok {
-            return Err(format!(
-                "{fs:?} is not a filesystem type (lower-case letters, digits, _ . -, such as ext4)"
-            ));
-        }
-        Ok(CellId {
-            arch: arch.into(),
-            fs: fs.into(),
-        })
-    }
-
-    /// Parses "arch/fs".
-    pub fn parse(s: &str) -> Result<CellId, String> {
-        match s.split_once('/') {
-            Some((arch, fs)) => CellId::new(arch, fs),
-            None => Err(format!(
-                "{s:?} is not a cell; write it as \"arch/fs\", such as \"amd64/ext4\""
-            )),
-        }
-    }
-
-    /// The seed's number for this cell (1-6), if it is one of the six.
-    pub fn seed_number(&self) -> Option<u8> {
-        SEED_CELLS
-            .iter()
-            .position(|(a, f)| *a == self.arch && *f == self.fs)
-            .map(|i| i as u8 + 1)
-    }
-}
-
-impl fmt::Display for CellId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.arch, self.fs)
-    }
-}
-
-impl Serialize for CellId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
 
 /// What a cell's evidence means for the release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -206,6 +133,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cell_id::SEED_CELLS;
 
     fn req(p: &Policy, n: usize) -> Requirement {
         let (a, f) = SEED_CELLS[n - 1];

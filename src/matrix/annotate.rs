@@ -18,7 +18,8 @@ use serde_json::{json, Value};
 
 use super::cells::{Outcome, Request, Status};
 use super::emulation::Exec;
-use crate::evidence::shell_quote;
+use crate::evidence::record::MatrixSection;
+use crate::shell::shell_quote;
 
 /// How the cell's filesystem was provided (all `None` when it ran on an existing one).
 #[derive(Debug, Clone, Default)]
@@ -46,37 +47,40 @@ pub struct Context<'a> {
 
 /// The keys added to wal_verify.json, in order.
 pub fn additions(c: &Context) -> Vec<(&'static str, Value)> {
-    let r = c.request;
-    let p = c.provisioning;
     vec![
         ("emulated", json!(c.exec.emulated())),
         ("emulator", json!(c.exec.describe())),
         ("emulator_version", json!(c.outcome.emulator_version)),
         ("image_size", json!(c.outcome.image_size)),
-        (
-            "matrix",
-            json!({
-                "cell": r.index,
-                "requested_arch": r.arch,
-                "requested_fs": r.fs,
-                "status": c.status.word(),
-                "reason": c.reason,
-                "seed": r.seed,
-                "host_arch": r.host.arch,
-                "host_kernel": r.host.kernel,
-                "execution": c.exec.kind(),
-                "binary": c.binary.display().to_string(),
-                "filesystem": c.outcome.filesystem,
-                "image": p.image.as_ref().map(|i| i.display().to_string()),
-                "loop_device": p.device,
-                "mount_point": p.mount_point.as_ref().map(|m| m.display().to_string()),
-                "mkfs_version": p.mkfs_version,
-                "provisioning": p.commands,
-                "host_fixture_check": c.outcome.host_fixture_check,
-                "tool": crate::build_info::VERSION_LINE,
-            }),
-        ),
+        ("matrix", json!(matrix_section(c))),
     ]
+}
+
+/// The `matrix` section of a cell that ran.
+fn matrix_section(c: &Context) -> MatrixSection {
+    let r = c.request;
+    let p = c.provisioning;
+    let path = |p: &Path| p.display().to_string();
+    MatrixSection {
+        cell: r.index,
+        requested_arch: r.arch.into(),
+        requested_fs: r.fs.into(),
+        status: c.status.word(),
+        reason: c.reason.map(str::to_string),
+        seed: r.seed,
+        host_arch: r.host.arch.into(),
+        host_kernel: r.host.kernel.clone(),
+        execution: c.exec.kind(),
+        binary: Some(path(c.binary)),
+        filesystem: c.outcome.filesystem,
+        image: p.image.as_deref().map(path),
+        loop_device: p.device.clone(),
+        mount_point: p.mount_point.as_deref().map(path),
+        mkfs_version: p.mkfs_version.clone(),
+        provisioning: p.commands.clone(),
+        host_fixture_check: c.outcome.host_fixture_check.clone(),
+        tool: crate::build_info::VERSION_LINE,
+    }
 }
 
 /// Inserts `keys` into the JSON object `text` before its closing brace, keeping everything
@@ -147,7 +151,7 @@ pub fn cmd_lines(c: &Context) -> String {
     ));
     let mut cell_cmd: Vec<String> = Vec::new();
     if let Some(w) = c.wrapper {
-        cell_cmd.push(format!("{}={}", crate::cell::EXEC_WRAPPER_ENV, q(w)));
+        cell_cmd.push(format!("{}={}", crate::self_exec::EXEC_WRAPPER_ENV, q(w)));
         cell_cmd.push(q(w));
     }
     cell_cmd.push(q(c.binary));

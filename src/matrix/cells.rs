@@ -21,12 +21,12 @@ use super::emulation::{self, Exec};
 use super::interrupt;
 use super::judge::judge;
 use super::loopfs::LoopFs;
-use crate::cell::EXEC_WRAPPER_ENV;
 use crate::cli::EmulationMode;
+use crate::self_exec::EXEC_WRAPPER_ENV;
 
 /// The seed document's six cells.
 pub fn is_seed_cell(arch: &str, fs: &str) -> bool {
-    crate::gate::SEED_CELLS.contains(&(arch, fs))
+    crate::cell_id::seed_number(arch, fs).is_some()
 }
 
 /// What the matrix knows about the host before any cell runs.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::evidence::shell_quote;
+use crate::shell::shell_quote;
 
 /// A mounted loop filesystem. Dropping it unmounts, detaches and deletes it.
 #[derive(Debug)]
@@ -35,15 +35,6 @@ pub struct LoopFs {
     /// Every command run so far, as a shell line.
     commands: Vec<String>,
     mkfs_version: Option<String>,
-}
-
-/// Options that make each known mkfs quiet and non-interactive on a fresh image file.
-fn mkfs_options(fs: &str) -> &'static [&'static str] {
-    match fs {
-        "ext2" | "ext3" | "ext4" => &["-q", "-F"],
-        "xfs" | "btrfs" | "f2fs" => &["-q", "-f"],
-        _ => &[],
-    }
 }
 
 fn line(program: &str, args: &[&str]) -> String {
@@ -141,7 +132,7 @@ impl LoopFs {
             .push(format!("truncate -s {} {}", self.size, shell_quote(&image)));
 
         let mkfs_s = mkfs.display().to_string();
-        let mut args: Vec<&str> = mkfs_options(&self.fs).to_vec();
+        let mut args: Vec<&str> = crate::filesystems::mkfs_options(&self.fs).to_vec();
         args.push(&image);
         self.mkfs_version = version_of(&mkfs_s);
         self.commands.push(line(&mkfs_s, &args));

@@ -26,13 +26,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::cli::{MatrixArgs, SkipPolicy};
-use crate::evidence::shell_quote;
+use crate::shell::shell_quote;
 use cells::{Host, Request, Status};
 
 pub fn run(args: &MatrixArgs) -> Result<ExitCode> {
     interrupt::install();
     let started = Instant::now();
-    let seed = args.seed.unwrap_or_else(crate::crash_harness::clock_seed);
+    let seed = args.seed.unwrap_or_else(crate::crash::seeded::clock_seed);
     let mut plan: Vec<(String, String)> = Vec::new();
     for a in &args.arch.0 {
         for f in &args.fs.0 {

@@ -11,86 +11,52 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use serde::Serialize;
 
 use super::cells::{Outcome, Request};
-use crate::build_info::BuildInfo;
-use crate::evidence;
-use crate::report::{Timestamp, SCHEMA_VERSION};
-
-/// `wal_verify.json` of a skipped cell, its keys in the order of a cell's own file.
-#[derive(Serialize)]
-struct Record<'a> {
-    timestamp: Timestamp,
-    seed: u64,
-    arch: &'a str,
-    fs_type: &'a str,
-    total_iterations: u32,
-    pass: bool,
-    run_n: u32,
-    skipped: bool,
-    skip_reason: &'a str,
-    schema_version: u32,
-    commit: Option<&'a str>,
-    host_kernel: &'a str,
-    tool: BuildInfo,
-    matrix: Matrix<'a>,
-}
-
-/// The `matrix` object, as for a cell that ran (`annotate`), with nothing provisioned.
-#[derive(Serialize)]
-struct Matrix<'a> {
-    cell: usize,
-    requested_arch: &'a str,
-    requested_fs: &'a str,
-    status: &'static str,
-    reason: &'a str,
-    seed: u64,
-    host_arch: &'a str,
-    host_kernel: &'a str,
-    execution: &'static str,
-    binary: Option<&'a str>,
-    filesystem: &'static str,
-    provisioning: [&'a str; 0],
-    tool: &'static str,
-}
+use crate::evidence::layout::{claim_run, AUTONOMY_LOG, CMD_TXT, WAL_VERIFY};
+use crate::evidence::record::{MatrixSection, SkipRecord, Timestamp, SCHEMA_VERSION};
 
 /// Writes the record of the skipped cell `o` and returns its run directory.
 pub fn write(r: &Request, o: &Outcome) -> Result<PathBuf> {
-    let run = evidence::claim_run(r.evidence, r.arch, r.fs)?;
+    let run = claim_run(r.evidence, r.arch, r.fs)?;
     let reason = o.reason.as_deref().unwrap_or("no reason given");
-    let record = Record {
+    let record = SkipRecord {
         timestamp: Timestamp::now(),
         seed: r.seed,
-        arch: r.arch,
-        fs_type: r.fs,
+        arch: r.arch.into(),
+        fs_type: r.fs.into(),
         total_iterations: r.iterations,
         pass: false,
         run_n: run.n,
         skipped: true,
-        skip_reason: reason,
+        skip_reason: reason.into(),
         schema_version: SCHEMA_VERSION,
-        commit: r.commit,
-        host_kernel: &r.host.kernel,
+        commit: r.commit.map(str::to_string),
+        host_kernel: r.host.kernel.clone(),
         tool: crate::build_info::current(),
-        matrix: Matrix {
+        matrix: MatrixSection {
             cell: r.index,
-            requested_arch: r.arch,
-            requested_fs: r.fs,
+            requested_arch: r.arch.into(),
+            requested_fs: r.fs.into(),
             status: o.status.word(),
-            reason,
+            reason: Some(reason.into()),
             seed: r.seed,
-            host_arch: r.host.arch,
-            host_kernel: &r.host.kernel,
+            host_arch: r.host.arch.into(),
+            host_kernel: r.host.kernel.clone(),
             execution: o.execution,
-            binary: o.binary.as_deref(),
+            binary: o.binary.clone(),
             filesystem: o.filesystem,
-            provisioning: [],
+            image: None,
+            loop_device: None,
+            mount_point: None,
+            mkfs_version: None,
+            provisioning: vec![],
+            host_fixture_check: None,
             tool: crate::build_info::VERSION_LINE,
         },
     };
     let text = serde_json::to_string_pretty(&record)? + "\n";
-    write_file(&run.path, "wal_verify.json", &text)?;
+    write_file(&run.path, WAL_VERIFY, &text)?;
     let cmd = format!(
         "# portability-matrix {arch}/{fs}: SKIP, nothing ran\n\
          # reason: {reason}\n\
@@ -102,9 +68,9 @@ pub fn write(r: &Request, o: &Outcome) -> Result<PathBuf> {
         tool = crate::build_info::VERSION_LINE,
         rerun = r.rerun,
     );
-    write_file(&run.path, "cmd.txt", &cmd)?;
+    write_file(&run.path, CMD_TXT, &cmd)?;
     let log = format!("SKIP {}/{}: {reason}\n", r.arch, r.fs);
-    write_file(&run.path, "autonomy.log", &log)?;
+    write_file(&run.path, AUTONOMY_LOG, &log)?;
     Ok(run.path)
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cells::{Host, Outcome, Status};
-use crate::report::Timestamp;
+use crate::evidence::record::Timestamp;
 
 /// `<evidence>/matrix.json`.
 #[derive(Debug, Serialize)]

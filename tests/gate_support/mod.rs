@@ -18,26 +18,18 @@ use std::thread::JoinHandle;
 use assert_cmd::Command;
 use serde_json::{json, Value};
 
-pub const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+#[path = "../../src/cell_id.rs"]
+mod cell_id;
+#[path = "../../src/evidence/fixture.rs"]
+mod fixture;
+/// The seed's six cells, from the binary's one list.
+#[allow(unused_imports)] // not every test file needs it
+pub use cell_id::SEED_CELLS;
+/// A `wal_verify.json` with the keys the gate reads, passing or failing R2 and S3.
+pub use fixture::{wal_verify as evidence, SHA};
+
 pub const OTHER_SHA: &str = "fedcba9876543210fedcba9876543210fedcba98";
 pub const TOKEN: &str = "ghs_secretTOKENvalue0123456789";
-
-/// A `wal_verify.json` with the keys the gate reads, passing or failing R2 and S3.
-pub fn evidence(arch: &str, fs: &str, pass: bool) -> Value {
-    let inv = |p: bool| json!({"pass": p, "msg": if p { "ok" } else { "seq 7 follows 5" }});
-    json!({
-        "timestamp": "2026-03-03T00:00:00Z", "seed": 7, "arch": arch, "fs_type": fs,
-        "total_iterations": 2, "passed": 2, "failed": 0, "pass": pass,
-        "rename_atomic": "PASS", "run_n": 1,
-        "invariants": {
-            "R1_FIRST_SEQ_IS_ONE": inv(true), "R2_SEQ_CONTIGUOUS": inv(pass),
-            "R3_SAFESEQ_LE_MAXSEQ": inv(true), "R4_SAFESEQ_FRAME_EXISTS": inv(true),
-            "R5_NO_PHANTOMS": inv(true), "NO_JSON_CORRUPTION": inv(true)
-        },
-        "violations": [], "iterations": [], "schema_version": 1, "commit": SHA,
-        "conformance": [{"id": "S3", "claim": "c", "pass": pass, "msg": "", "millis": 1}]
-    })
-}
 
 /// Writes `<root>/<arch>/<fs>/run-1/wal_verify.json`.
 pub fn put(root: &Path, rel: &str, v: &Value) {

@@ -1,10 +1,8 @@
-//! The evidence folder: `<root>/<arch>/<fs>/run-<N>/` with `cmd.txt`, `dmesg.txt`,
-//! `autonomy.log` and `wal_verify.json`.
+//! What a run prints: to the terminal and to `autonomy.log` as it happens, and the kernel's
+//! own log around it (`dmesg.txt`).
 //!
-//! Evidence is the product, so this module is careful in the small things: run numbers are
-//! claimed with `create_dir` (two cells writing to the same tree never share a run), the log is
-//! written line by line as the cell goes (a cell that dies still leaves its log), and a kernel
-//! log that cannot be read is recorded with the reason instead of failing the cell.
+//! The log is written line by line as the cell goes, so a cell that dies still leaves its log,
+//! and a kernel log that cannot be read is recorded with the reason instead of failing the cell.
 
 use std::fs::File;
 use std::io::Write;
@@ -13,45 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-/// A claimed run directory.
-#[derive(Debug)]
-pub struct RunDir {
-    pub path: PathBuf,
-    pub n: u32,
-}
-
-/// The highest `run-<N>` in a directory (0 when none).
-pub fn highest_run(dir: &Path) -> u32 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("run-")?
-                .parse::<u32>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-/// Claims `<root>/<arch>/<fs>/run-<N>`, N one more than the highest there.
-pub fn claim_run(root: &Path, arch: &str, fs: &str) -> Result<RunDir> {
-    let parent = root.join(arch).join(fs);
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let mut n = highest_run(&parent) + 1;
-    loop {
-        let path = parent.join(format!("run-{n}"));
-        match std::fs::create_dir(&path) {
-            Ok(()) => return Ok(RunDir { path, n }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
-        }
-    }
-}
+use super::layout::DMESG_TXT;
 
 /// Everything the cell prints, to the terminal and to `autonomy.log` as it happens.
 pub struct Log {
@@ -112,18 +72,6 @@ pub fn write_dmesg(run: &Path, before: &str, after: &str) -> Result<()> {
         "== kernel ring buffer before the cell ==\n{before}\n== new lines after the cell ==\n{}\n",
         if new.is_empty() { "(none)\n" } else { &new }
     );
-    let p = run.join("dmesg.txt");
+    let p = run.join(DMESG_TXT);
     std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
-}
-
-/// Quotes a word for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }

@@ -1,15 +1,22 @@
-//! `wal_verify.json`: the cell's structured evidence, and the pieces other reports share.
+//! `wal_verify.json`, as it is written: a cell's record ([`WalVerify`]), the `matrix` section
+//! the matrix adds to it ([`MatrixSection`]), and the record of a cell that could not run
+//! ([`SkipRecord`]).
 //!
 //! The seed document fixed the top-level keys and their types (`timestamp` … `iterations`);
 //! everything after them is added evidence (the four steps' details, what built the binary,
-//! the mount the cell ran on). `schemas/wal_verify.schema.json` is the contract; the gate reads
-//! these files, so a change here is a change there.
+//! the mount the cell ran on). `schemas/wal_verify.schema.json` is the contract, checked against
+//! what these types write by the tests; the gate reads the same files through
+//! [`super::view`], so a change here is a change there. The crash sections (`iterations`,
+//! `kill_runs`, `power_loss`) are the crash module's own summaries, embedded as they are.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::build_info::BuildInfo;
+use crate::crash::explore::PowerLoss;
+use crate::crash::kill::KillRuns;
+pub use crate::crash::leftovers::IterationRecord;
 use crate::platform::Mount;
 
 /// An RFC 3339 UTC timestamp with second precision ("2026-03-03T00:00:00Z").
@@ -91,16 +98,6 @@ fn tag(v: InvariantResult, source: &str) -> InvariantResult {
     }
 }
 
-/// One crash-harness iteration.
-#[derive(Debug, Clone, Serialize)]
-pub struct IterationRecord {
-    pub index: u32,
-    pub n: u64,
-    pub fault: String,
-    pub pass: bool,
-    pub message: String,
-}
-
 /// One step of the cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepResult {
@@ -140,10 +137,10 @@ pub struct WalVerify {
     pub duration_ms: u64,
     /// Step 2's kill -9 runs (absent with `--seed-steps-only`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kill_runs: Option<crate::crash::kill::Summary>,
+    pub kill_runs: Option<KillRuns>,
     /// Step 2's power-loss exploration (absent with `--seed-steps-only`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub power_loss: Option<crate::crash::explore::Summary>,
+    pub power_loss: Option<PowerLoss>,
 }
 
 #[derive(Debug, Serialize)]
@@ -156,3 +153,51 @@ pub struct Steps {
 
 /// The schema version of `wal_verify.json` this binary writes.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The `matrix` object the matrix adds to a cell's `wal_verify.json`, and writes into the
+/// record of a cell it skipped: what was asked for, how it ran, and the matrix's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixSection {
+    pub cell: usize,
+    pub requested_arch: String,
+    pub requested_fs: String,
+    /// PASS, FAIL or SKIP: the matrix's verdict on the run.
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub seed: u64,
+    pub host_arch: String,
+    pub host_kernel: String,
+    /// native, binfmt_misc, explicit, unavailable.
+    pub execution: &'static str,
+    pub binary: Option<String>,
+    /// loop (a fresh filesystem), existing (the temp dir already was that type), none.
+    pub filesystem: &'static str,
+    pub image: Option<String>,
+    pub loop_device: Option<String>,
+    pub mount_point: Option<String>,
+    pub mkfs_version: Option<String>,
+    /// The commands that made and removed the filesystem.
+    pub provisioning: Vec<String>,
+    pub host_fixture_check: Option<String>,
+    pub tool: &'static str,
+}
+
+/// `wal_verify.json` of a cell the matrix could not run, its keys in the order of a cell's own
+/// file. It claims nothing: `pass` is false and there are no invariants.
+#[derive(Debug, Serialize)]
+pub struct SkipRecord {
+    pub timestamp: Timestamp,
+    pub seed: u64,
+    pub arch: String,
+    pub fs_type: String,
+    pub total_iterations: u32,
+    pub pass: bool,
+    pub run_n: u32,
+    pub skipped: bool,
+    pub skip_reason: String,
+    pub schema_version: u32,
+    pub commit: Option<String>,
+    pub host_kernel: String,
+    pub tool: BuildInfo,
+    pub matrix: MatrixSection,
+}

@@ -3,13 +3,17 @@
 //! `crash-harness` both run it, so what a cell certifies is what the harness reproduces.
 
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::crash_harness::{run_harness, RunOutcome};
+use super::explore::{self, Exploration};
+use super::kill::{self, KillOutcome};
+use super::leftovers::{run_iterations, Iterations};
+use super::workload::{Protocol, Workload};
 
-/// Which parts of step 2 to run besides the seed's iterations.
-pub struct Parts {
+/// Which crash tests to run, and how many.
+pub struct CrashPlan {
     /// The seed's injected-fault iterations.
     pub seed_iterations: bool,
     /// kill -9 runs (0: none).
@@ -22,13 +26,13 @@ pub struct Parts {
 }
 
 /// Step 2 in full: the seed's iterations, the kill -9 runs, the power-loss exploration.
-pub struct Step2 {
-    pub run: RunOutcome,
-    pub kills: Option<super::kill::Outcome>,
-    pub power: Option<super::explore::Outcome>,
+pub struct CrashResults {
+    pub run: Iterations,
+    pub kills: Option<KillOutcome>,
+    pub power: Option<Exploration>,
 }
 
-impl Step2 {
+impl CrashResults {
     pub fn pass(&self) -> bool {
         self.run.failed() == 0
             && self.kills.as_ref().is_none_or(|k| k.summary.pass)
@@ -86,53 +90,51 @@ impl Step2 {
     }
 }
 
-/// Runs the parts of step 2 under `root`.
-pub fn run_step2(
+/// Runs the planned crash tests under `root`. `spawn` starts this binary again: the kill -9
+/// runs kill its hidden `crash-writer` subcommand.
+pub fn run_crash_tests(
     seed: u64,
     iterations: u32,
     only: Option<u32>,
-    parts: &Parts,
+    plan: &CrashPlan,
     root: &Path,
+    spawn: &dyn Fn() -> Result<Command, String>,
     log: &mut dyn FnMut(&str),
-) -> Result<Step2> {
-    let run = if parts.seed_iterations {
-        run_harness(seed, iterations, only, root, log)
+) -> Result<CrashResults> {
+    let run = if plan.seed_iterations {
+        run_iterations(seed, iterations, only, root, log)
     } else {
-        RunOutcome {
+        Iterations {
             outcomes: Vec::new(),
         }
     };
-    let kills = if parts.kills > 0 {
-        let opts = super::kill::Options {
+    let kills = if plan.kills > 0 {
+        let opts = kill::Options {
             seed,
-            kills: parts.kills,
-            max_delay_ms: parts.kill_max_delay_ms,
+            kills: plan.kills,
+            max_delay_ms: plan.kill_max_delay_ms,
             root: root.to_path_buf(),
         };
-        Some(super::kill::run_kills(
-            &opts,
-            &crate::cell::self_command,
-            log,
-        )?)
+        Some(kill::run_kills(&opts, spawn, log)?)
     } else {
         None
     };
-    let power = match parts.explore_bound {
+    let power = match plan.explore_bound {
         Some(bound) => {
             let on_disk = root.join("power-loss");
             std::fs::create_dir_all(&on_disk)
                 .with_context(|| format!("cannot create {}", on_disk.display()))?;
-            let opts = super::explore::Options {
-                workload: super::workload::Workload::Standard,
+            let opts = explore::Options {
+                workload: Workload::Standard,
                 seed,
                 sector: 512,
                 bound,
-                protocol: super::workload::Protocol::Real,
-                on_disk: Some((on_disk, parts.on_disk_states)),
+                protocol: Protocol::Real,
+                on_disk: Some((on_disk, plan.on_disk_states)),
             };
-            Some(super::explore::explore(&opts, log)?)
+            Some(explore::explore(&opts, log)?)
         }
         None => None,
     };
-    Ok(Step2 { run, kills, power })
+    Ok(CrashResults { run, kills, power })
 }

@@ -1,0 +1,30 @@
+//! The one `wal_verify.json` test fixture, for unit and integration tests alike.
+//!
+//! A file a cell could have written, trimmed to the keys the gate reads and valid against
+//! `schemas/wal_verify.schema.json`, passing or failing R2 and the conformance check S3.
+//! It uses only `serde_json`, so the integration tests include this file as it is
+//! (`#[path = "../../src/evidence/fixture.rs"]`) and every test builds evidence the same way.
+
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+
+/// The commit the fixture certifies.
+pub const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// A `wal_verify.json` for `arch`/`fs`, passing, or failing R2 and S3.
+pub fn wal_verify(arch: &str, fs: &str, pass: bool) -> Value {
+    let inv = |p: bool| json!({"pass": p, "msg": if p { "ok" } else { "seq 7 follows 5" }});
+    json!({
+        "timestamp": "2026-03-03T00:00:00Z", "seed": 7, "arch": arch, "fs_type": fs,
+        "total_iterations": 2, "passed": 2, "failed": 0, "pass": pass,
+        "rename_atomic": "PASS", "run_n": 1,
+        "invariants": {
+            "R1_FIRST_SEQ_IS_ONE": inv(true), "R2_SEQ_CONTIGUOUS": inv(pass),
+            "R3_SAFESEQ_LE_MAXSEQ": inv(true), "R4_SAFESEQ_FRAME_EXISTS": inv(true),
+            "R5_NO_PHANTOMS": inv(true), "NO_JSON_CORRUPTION": inv(true)
+        },
+        "violations": [], "iterations": [], "schema_version": 1, "commit": SHA,
+        "conformance": [{"id": "S3", "claim": "c", "pass": pass, "msg": "", "millis": 1}]
+    })
+}

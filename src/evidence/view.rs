@@ -1,0 +1,52 @@
+//! `wal_verify.json`, as the gate reads it: only the keys a decision rests on, each optional,
+//! so that a file missing one is reported by the key's name rather than by serde.
+//!
+//! The writer's side is [`super::record`]; both follow `schemas/wal_verify.schema.json`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The part of `wal_verify.json` the gate reads (schemas/wal_verify.schema.json has it all).
+/// Fields are optional here so that a missing one is reported by name, not by serde.
+#[derive(Deserialize)]
+pub struct Evidence {
+    pub arch: Option<String>,
+    pub fs_type: Option<String>,
+    pub pass: Option<bool>,
+    pub rename_atomic: Option<String>,
+    pub invariants: Option<BTreeMap<String, Check>>,
+    #[serde(default)]
+    pub conformance: Vec<ConformanceCheck>,
+    #[serde(default)]
+    pub commit: Option<String>,
+    pub run_n: Option<u32>,
+    /// A cell that did not run (no emulator, no filesystem) says so with `skipped: true`.
+    #[serde(default)]
+    pub skipped: bool,
+    #[serde(default)]
+    pub skip_reason: Option<String>,
+    /// The matrix's verdict on the run, when a matrix ran it: it can fail a cell that wrote
+    /// `"pass": true` (evidence naming another mount or seed, a fixture that does not re-verify
+    /// on the host, a failed cleanup, a timeout).
+    #[serde(default)]
+    pub matrix: Option<MatrixVerdict>,
+}
+
+#[derive(Deserialize)]
+pub struct MatrixVerdict {
+    pub status: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Check {
+    pub pass: bool,
+}
+
+#[derive(Deserialize)]
+pub struct ConformanceCheck {
+    pub id: String,
+    pub pass: bool,
+}
