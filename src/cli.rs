@@ -6,6 +6,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::cell::CellOptions;
+use crate::crash::explore;
+use crate::crash::seeded::clock_seed;
+use crate::crash::suite::CrashPlan;
+use crate::crash::workload::{Protocol, Workload};
+use crate::crash_explore::ExploreRequest;
+use crate::crash_harness::HarnessOptions;
+
 /// Certifies a write-ahead log's crash-safety invariants across CPU architectures and
 /// filesystems, keeps the evidence, and gates releases on it.
 ///
@@ -172,8 +180,8 @@ pub struct CrashExploreArgs {
     pub bound: u64,
     /// The protocol under test: the real one, or a known-broken variant (those exist only in
     /// builds with `--features defects`).
-    #[arg(long, value_enum, default_value_t = ProtocolArg::Real)]
-    pub protocol: ProtocolArg,
+    #[arg(long, value_enum, default_value_t = Protocol::Real)]
+    pub protocol: Protocol,
     /// Also check this many states on the filesystem holding --dir.
     #[arg(long, default_value_t = 0)]
     pub on_disk: u64,
@@ -200,18 +208,6 @@ pub enum WorkloadArg {
     Standard,
     /// Create, then --appends single appends.
     Appends,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProtocolArg {
-    /// The WAL as shipped.
-    Real,
-    /// Defect: safe_seq renamed into place before the frame is synced.
-    RenameBeforeFrameSync,
-    /// Defect: no directory fsync after the safe_seq rename.
-    NoDirSync,
-    /// Defect: recovery trusts a frame without checking its checksum.
-    NoChecksum,
 }
 
 #[derive(Debug, Args)]
@@ -506,4 +502,72 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| format!("{s:?} is not a size (examples: 4096, 64K, 512M, 1G)"))
+}
+
+// What the user typed, turned into what each command takes: defaults that depend on the
+// machine (the temp dir, a seed from the clock) are resolved here, once.
+
+impl CellArgs {
+    pub fn to_options(&self) -> CellOptions {
+        CellOptions {
+            base: self.dir.clone().unwrap_or_else(std::env::temp_dir),
+            evidence: self.evidence.clone(),
+            iterations: self.iterations,
+            seed: self.seed.unwrap_or_else(clock_seed),
+            commit: self.commit.clone().filter(|c| !c.is_empty()),
+            kills: self.kills,
+            explore_bound: self.explore_bound,
+            seed_steps_only: self.seed_steps_only,
+        }
+    }
+}
+
+impl CrashHarnessArgs {
+    pub fn to_options(&self) -> HarnessOptions {
+        let all = self.fault == HarnessFault::All && self.iteration.is_none();
+        let plan = CrashPlan {
+            seed_iterations: matches!(self.fault, HarnessFault::All | HarnessFault::Seed),
+            kills: if all || self.fault == HarnessFault::Kill {
+                self.kills
+            } else {
+                0
+            },
+            kill_max_delay_ms: self.kill_max_delay_ms,
+            explore_bound: (all || self.fault == HarnessFault::PowerLoss).then_some(4096),
+            on_disk_states: 0,
+        };
+        HarnessOptions {
+            seed: self.seed.unwrap_or_else(clock_seed),
+            iterations: self.iterations,
+            only: self.iteration,
+            dir: self.dir.clone(),
+            out: self.out.clone(),
+            plan,
+        }
+    }
+}
+
+impl CrashExploreArgs {
+    pub fn to_request(&self) -> ExploreRequest {
+        let workload = match self.workload {
+            WorkloadArg::Standard => Workload::Standard,
+            WorkloadArg::Appends => Workload::Appends(self.appends),
+        };
+        ExploreRequest {
+            options: explore::Options {
+                workload,
+                seed: self.seed.unwrap_or_else(clock_seed),
+                sector: self.sector,
+                bound: self.bound,
+                protocol: self.protocol,
+                on_disk: None,
+            },
+            on_disk: self.on_disk,
+            dir: self.dir.clone(),
+            replay: self.replay.clone(),
+            keep: self.keep.clone(),
+            repeat: self.repeat,
+            out: self.out.clone(),
+        }
+    }
 }

@@ -10,21 +10,24 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{CrashExploreArgs, ProtocolArg, WorkloadArg};
 use crate::crash::explore::{self, Options, Reproducer};
-use crate::crash::seeded::clock_seed;
-use crate::crash::workload::{Protocol, Workload};
 use crate::evidence::log::say;
 
-impl From<ProtocolArg> for Protocol {
-    fn from(p: ProtocolArg) -> Protocol {
-        match p {
-            ProtocolArg::Real => Protocol::Real,
-            ProtocolArg::RenameBeforeFrameSync => Protocol::RenameBeforeFrameSync,
-            ProtocolArg::NoDirSync => Protocol::NoDirSync,
-            ProtocolArg::NoChecksum => Protocol::NoChecksum,
-        }
-    }
+/// What `crash-explore` runs, resolved from the command line.
+pub struct ExploreRequest {
+    /// The workload, seed, sector, bound and protocol; `on_disk` is filled in here.
+    pub options: Options,
+    /// States also checked on the filesystem holding `dir`.
+    pub on_disk: u64,
+    /// Where the on-disk states go (default: a temporary directory, kept when one fails).
+    pub dir: Option<PathBuf>,
+    /// One state to replay (`<crash point>:<fate>,…`), and where to keep its files.
+    pub replay: Option<String>,
+    pub keep: Option<PathBuf>,
+    /// Explorations run (timing runs explore the same states again).
+    pub repeat: u32,
+    /// Where the summary goes as JSON.
+    pub out: Option<PathBuf>,
 }
 
 fn print_reproducer(r: &Reproducer) {
@@ -39,12 +42,9 @@ fn print_reproducer(r: &Reproducer) {
     say(&format!("  replay: {}", r.replay));
 }
 
-pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
-    let seed = args.seed.unwrap_or_else(clock_seed);
-    let workload = match args.workload {
-        WorkloadArg::Standard => Workload::Standard,
-        WorkloadArg::Appends => Workload::Appends(args.appends),
-    };
+pub fn run(args: &ExploreRequest) -> Result<ExitCode> {
+    let seed = args.options.seed;
+    let workload = args.options.workload;
     // Without --dir, a temporary directory that is removed after a pass and kept when it holds a
     // failing state.
     let mut tmp = None;
@@ -67,12 +67,8 @@ pub fn run(args: &CrashExploreArgs) -> Result<ExitCode> {
         None
     };
     let opts = Options {
-        workload,
-        seed,
-        sector: args.sector,
-        bound: args.bound,
-        protocol: args.protocol.into(),
         on_disk,
+        ..args.options.clone()
     };
     let mut log = |l: &str| say(l);
     if let Some(state) = &args.replay {

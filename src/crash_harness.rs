@@ -11,15 +11,26 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{CrashHarnessArgs, HarnessFault};
 use crate::crash::leftovers::IterationRecord;
-use crate::crash::seeded::clock_seed;
 use crate::crash::suite::{run_crash_tests, CrashPlan};
 use crate::evidence::log::say;
 use crate::self_exec::self_command;
 
-pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
-    let seed = args.seed.unwrap_or_else(clock_seed);
+/// What `crash-harness` runs, resolved from the command line.
+pub struct HarnessOptions {
+    pub seed: u64,
+    /// The seed's iterations, or only the one numbered `only`.
+    pub iterations: u32,
+    pub only: Option<u32>,
+    /// Where the iterations' WALs go (default: a temporary directory, kept on failure).
+    pub dir: Option<PathBuf>,
+    /// Where the results go as JSON.
+    pub out: Option<PathBuf>,
+    pub plan: CrashPlan,
+}
+
+pub fn run(args: &HarnessOptions) -> Result<ExitCode> {
+    let seed = args.seed;
     say(&format!(
         "crash harness: seed {seed} ({} iterations)",
         args.iterations
@@ -40,23 +51,11 @@ pub fn run(args: &CrashHarnessArgs) -> Result<ExitCode> {
             p
         }
     };
-    let all = args.fault == HarnessFault::All && args.iteration.is_none();
-    let plan = CrashPlan {
-        seed_iterations: matches!(args.fault, HarnessFault::All | HarnessFault::Seed),
-        kills: if all || args.fault == HarnessFault::Kill {
-            args.kills
-        } else {
-            0
-        },
-        kill_max_delay_ms: args.kill_max_delay_ms,
-        explore_bound: (all || args.fault == HarnessFault::PowerLoss).then_some(4096),
-        on_disk_states: 0,
-    };
     let step2 = run_crash_tests(
         seed,
         args.iterations,
-        args.iteration,
-        &plan,
+        args.only,
+        &args.plan,
         &root,
         &self_command,
         &mut |l| say(l),

@@ -28,11 +28,13 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Cell(a) => cell::run(a),
-        Command::Verify(a) => verify::run(a),
-        Command::CrashHarness(a) => crash_harness::run(a),
-        Command::Generate(a) => generate::run(a),
-        Command::CrashExplore(a) => crash_explore::run(a),
+        Command::Cell(a) => cell::run(&a.to_options()),
+        Command::Verify(a) => {
+            verify::run(&a.dir, a.arch.as_deref(), a.fs.as_deref(), a.out.as_deref())
+        }
+        Command::CrashHarness(a) => crash_harness::run(&a.to_options()),
+        Command::Generate(a) => generate::run(&a.dir, a.size, a.payload_bytes, a.batch),
+        Command::CrashExplore(a) => crash_explore::run(&a.to_request()),
         Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
         Command::Gate(a) => gate::run(a),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),

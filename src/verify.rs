@@ -3,12 +3,12 @@
 //! It never changes the directory it checks and streams the log, so it is safe to point at a
 //! production WAL (stopped) or at evidence copied off a failing machine.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cli::VerifyArgs;
 use crate::evidence::record::{self as report, Timestamp};
 use crate::platform;
 
@@ -30,22 +30,26 @@ pub struct VerifyReport {
     pub violation_counts: std::collections::BTreeMap<wal::verify::Code, u64>,
 }
 
-pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
-    let r = wal::verify::verify_dir(&args.dir)
-        .with_context(|| format!("cannot verify {}", args.dir.display()))?;
-    let fs_type = match &args.fs {
-        Some(f) => f.clone(),
-        None => platform::mount_of(&args.dir)
+/// Verifies the WAL in `dir` (changing nothing in it) and writes the report to `out` (default:
+/// stdout); `arch` and `fs` are recorded in it (default: this binary's, the mount's).
+pub fn run(
+    dir: &Path,
+    arch: Option<&str>,
+    fs: Option<&str>,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
+    let r =
+        wal::verify::verify_dir(dir).with_context(|| format!("cannot verify {}", dir.display()))?;
+    let fs_type = match fs {
+        Some(f) => f.to_string(),
+        None => platform::mount_of(dir)
             .map(|m| m.fs_type)
             .unwrap_or_else(|_| "unknown".into()),
     };
-    let out = VerifyReport {
+    let report = VerifyReport {
         timestamp: Timestamp::now(),
-        dir: args.dir.display().to_string(),
-        arch: args
-            .arch
-            .clone()
-            .unwrap_or_else(|| platform::arch().to_string()),
+        dir: dir.display().to_string(),
+        arch: arch.unwrap_or(platform::arch()).to_string(),
         fs_type,
         pass: r.pass(),
         safe_seq: r.safe_seq.get(),
@@ -56,8 +60,8 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         violations: report::violations(&r, "verify"),
         violation_counts: r.violation_counts.clone(),
     };
-    let json = serde_json::to_string_pretty(&out)?;
-    match &args.out {
+    let json = serde_json::to_string_pretty(&report)?;
+    match out {
         Some(path) => {
             std::fs::write(path, json + "\n")
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -71,7 +75,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     };
     eprintln!(
         "verify {}: {verdict} (safe_seq {}, {} frames, {} violations)",
-        args.dir.display(),
+        dir.display(),
         r.safe_seq,
         r.frames,
         r.violation_counts.values().sum::<u64>()

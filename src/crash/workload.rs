@@ -47,12 +47,13 @@ impl Workload {
     }
 }
 
-/// The commit protocol and recovery under test: the real one, or a known-broken variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The commit protocol and recovery under test: the real one, or a known-broken variant. The
+/// command line names them (`--protocol no-dir-sync`); the doc comments are its help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
     /// The WAL as shipped.
     Real,
-    /// Defect: safe_seq is renamed into place before the frame is synced.
+    /// Defect: safe_seq renamed into place before the frame is synced.
     RenameBeforeFrameSync,
     /// Defect: no directory fsync after the safe_seq rename.
     NoDirSync,
