@@ -125,10 +125,53 @@ fn crash_explore_checks_every_state_and_replays_one() {
     let text = stdout(&r);
     assert_eq!(code(&r), 0, "{text}{}", stderr(&r));
     assert!(text.contains("pending  #6 write wal.log @8+"), "{text}");
-    assert!(k.join("wal.log").is_file());
-    // What was kept is a crash state the verifier can look at: a phantom, not yet recovered.
-    let v = run(&["verify", "--dir", k.to_str().unwrap()]);
+    assert!(k.join("crashed/wal.log").is_file());
+    // What was kept is the crash state as the power cut left it (a phantom, not yet
+    // recovered), and the same state after recovery, which the verifier passes.
+    let v = run(&["verify", "--dir", k.join("crashed").to_str().unwrap()]);
     assert_eq!(code(&v), 1, "{}", stdout(&v));
+    let v = run(&["verify", "--dir", k.join("recovered").to_str().unwrap()]);
+    assert_eq!(code(&v), 0, "{}{}", stdout(&v), stderr(&v));
+    assert!(text.contains("verify --dir"), "{text}");
+}
+
+#[test]
+fn a_kept_state_that_passes_also_passes_verify_after_recovery() {
+    // The README's replay: the state passes, so what `verify` checks must pass as well.
+    let keep = tempfile::tempdir().unwrap();
+    let k = keep.path().join("s");
+    let r = run(&[
+        "crash-explore",
+        "--seed",
+        "7",
+        "--replay",
+        "12:P,L",
+        "--keep",
+        k.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&r), 0, "{}{}", stdout(&r), stderr(&r));
+    assert!(stdout(&r).contains("passes every check"), "{}", stdout(&r));
+    let v = run(&["verify", "--dir", k.join("recovered").to_str().unwrap()]);
+    assert_eq!(code(&v), 0, "{}{}", stdout(&v), stderr(&v));
+}
+
+#[test]
+fn keep_refuses_a_directory_that_is_not_empty_and_leaves_it_alone() {
+    let keep = tempfile::tempdir().unwrap();
+    let precious = keep.path().join("precious.txt");
+    std::fs::write(&precious, "mine").unwrap();
+    let r = run(&[
+        "crash-explore",
+        "--seed",
+        "7",
+        "--replay",
+        "12:P,L",
+        "--keep",
+        keep.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code(&r), 2, "{}", stdout(&r));
+    assert!(stderr(&r).contains("not empty"), "{}", stderr(&r));
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "mine");
 }
 
 #[test]

@@ -231,6 +231,49 @@ pub fn materialize(image: &BTreeMap<PathBuf, Vec<u8>>, at: &Path) -> Result<()> 
     Ok(())
 }
 
+/// Writes a replayed state twice under `dir`, which must be new or empty: `crashed/` as the
+/// power cut left it (what recovery starts from; `verify` reads it as it is, so leftovers past
+/// safe_seq show there as violations), and `recovered/`, the same after the WAL's recovery ran
+/// on it on this machine's filesystem (what `verify` must pass).
+fn keep_state(
+    image: &BTreeMap<PathBuf, Vec<u8>>,
+    dir: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    if let Ok(mut entries) = std::fs::read_dir(dir) {
+        anyhow::ensure!(
+            entries.next().is_none(),
+            "--keep {} exists and is not empty; name a new or empty directory (nothing in it was changed)",
+            dir.display()
+        );
+    } else if dir.exists() || dir.is_symlink() {
+        anyhow::bail!("--keep {} exists and is not a directory", dir.display());
+    }
+    let crashed = dir.join("crashed");
+    let recovered = dir.join("recovered");
+    materialize(image, &crashed)?;
+    materialize(image, &recovered)?;
+    log(&format!(
+        "the state as the power cut left it: {} (verify reads it without recovery, so leftovers past safe_seq are reported there)",
+        crashed.display()
+    ));
+    match wal::Wal::open(&recovered) {
+        Ok(w) => {
+            drop(w);
+            log(&format!(
+                "the state after the WAL's recovery: {} (check it: portability-matrix verify --dir {})",
+                recovered.display(),
+                crate::shell::shell_quote(&recovered.display().to_string())
+            ));
+        }
+        Err(e) => log(&format!(
+            "recovery of {} failed: {e}; the directory holds what it left",
+            recovered.display()
+        )),
+    }
+    Ok(())
+}
+
 /// Explores every crash state of the workload (sampling beyond the bound) and checks each.
 pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Exploration> {
     let started = Instant::now();
@@ -418,8 +461,7 @@ pub fn replay(
         log(&format!("  file {} ({} bytes)", p.display(), b.len()));
     }
     if let Some(dir) = keep {
-        materialize(&image, dir)?;
-        log(&format!("the crash state is in {}", dir.display()));
+        keep_state(&image, dir, log)?;
     }
     let c = ctx.check_mem(fr, &image);
     Ok(c.finding.map(|f| ctx.reproducer(fr, &fates, f)))
