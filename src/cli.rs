@@ -82,8 +82,8 @@ pub struct CellArgs {
     /// Where the evidence tree goes.
     #[arg(long, default_value = "evidence")]
     pub evidence: PathBuf,
-    /// Crash-harness iterations.
-    #[arg(long, default_value_t = 20)]
+    /// Crash-harness iterations (a cell certifies with at least 10).
+    #[arg(long, default_value_t = 20, value_parser = crash_count)]
     pub iterations: u32,
     /// Seed for the crash harness (default: generated from the clock and printed).
     #[arg(long)]
@@ -91,8 +91,9 @@ pub struct CellArgs {
     /// The commit the binary certifies, recorded in the evidence.
     #[arg(long, env = "GITHUB_SHA")]
     pub commit: Option<String>,
-    /// kill -9 runs in step 2 (a writer process killed at a seeded random moment).
-    #[arg(long, default_value_t = 100)]
+    /// kill -9 runs in step 2 (a writer process killed at a seeded random moment; a cell
+    /// certifies with at least 10).
+    #[arg(long, default_value_t = 100, value_parser = crash_count)]
     pub kills: u32,
     /// Power-loss states per crash point explored exhaustively; more are sampled.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
@@ -455,6 +456,23 @@ pub enum SkipPolicy {
     Seed,
     /// Any skipped cell.
     Any,
+}
+
+/// A count of crash tests for a cell: at least 1, since a cell that runs none proves nothing
+/// about crashes (fewer than the minimum still runs, and is written as not certified).
+fn crash_count(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number"))?;
+    if n == 0 {
+        let m = crate::coverage::Minimums::DEFAULT;
+        return Err(format!(
+            "0 runs no crash test, and a cell without crash testing certifies nothing; a cell \
+             certifies with at least {} iterations and {} kills",
+            m.iterations, m.kills
+        ));
+    }
+    Ok(n)
 }
 
 /// Parses "amd64 arm64", "ext4,xfs": a non-empty list without repeats.

@@ -10,6 +10,7 @@ mod build_info;
 mod cell;
 mod cell_id;
 mod cli;
+mod coverage;
 mod crash;
 mod crash_explore;
 mod crash_harness;

@@ -26,7 +26,7 @@ fn cell(dir: &Path, evidence: &Path, seed: &str) -> std::process::Output {
             "--evidence",
             evidence.to_str().unwrap(),
         ])
-        .args(["--iterations", "6", "--seed", seed, "--commit", "0123abcd"])
+        .args(["--iterations", "12", "--seed", seed, "--commit", "0123abcd"])
         .output()
         .unwrap()
 }
@@ -83,7 +83,7 @@ fn a_cell_certifies_and_writes_complete_evidence() {
             r["passed"].as_u64(),
             r["failed"].as_u64()
         ),
-        (Some(6), Some(6), Some(0))
+        (Some(12), Some(12), Some(0))
     );
     assert_eq!(
         (
@@ -94,7 +94,8 @@ fn a_cell_certifies_and_writes_complete_evidence() {
         (Some(true), Some("PASS"), Some(1))
     );
     assert_eq!(r["commit"], "0123abcd");
-    assert_eq!(r["iterations"].as_array().unwrap().len(), 6);
+    assert_eq!(r["iterations"].as_array().unwrap().len(), 12);
+    assert_eq!(r["coverage"]["meets_minimums"], true);
     assert_eq!(r["conformance"].as_array().unwrap().len(), 18);
     assert!(r["invariants"]
         .as_object()
@@ -105,7 +106,7 @@ fn a_cell_certifies_and_writes_complete_evidence() {
     let cmd = std::fs::read_to_string(run.join("cmd.txt")).unwrap();
     assert!(
         cmd.contains("--seed 77")
-            && cmd.contains("make portability-crash-harness SEED=77 ITERATIONS=6"),
+            && cmd.contains("make portability-crash-harness SEED=77 ITERATIONS=12"),
         "{cmd}"
     );
     assert!(cmd.contains(r["tool"]["version"].as_str().unwrap()));
@@ -209,7 +210,7 @@ fn a_closed_stdout_does_not_stop_the_cell_or_lose_its_evidence() {
             "--evidence",
             ev.path().to_str().unwrap(),
         ])
-        .args(["--iterations", "3", "--seed", "5"])
+        .args(["--iterations", "10", "--seed", "5"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -196,7 +196,7 @@ fn a_cell_records_kills_and_power_loss_states_and_seed_steps_only_leaves_them_ou
                 "--evidence",
                 ev.path().to_str().unwrap(),
                 "--iterations",
-                "3",
+                "10",
                 "--seed",
                 "21",
             ])
@@ -206,8 +206,10 @@ fn a_cell_records_kills_and_power_loss_states_and_seed_steps_only_leaves_them_ou
     };
     let o = cell(&[]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // The seed's steps alone run no kill and no power-loss state: below the minimums, so the
+    // cell runs, records what it did, and does not certify.
     let o2 = cell(&["--seed-steps-only"]);
-    assert_eq!(code(&o2), 0, "{}{}", stdout(&o2), stderr(&o2));
+    assert_eq!(code(&o2), 1, "{}{}", stdout(&o2), stderr(&o2));
     let files: Vec<std::path::PathBuf> = glob_runs(ev.path());
     assert_eq!(files.len(), 2, "{files:?}");
     let full = read_json(&files[0]);
@@ -227,7 +229,59 @@ fn a_cell_records_kills_and_power_loss_states_and_seed_steps_only_leaves_them_ou
         .unwrap()
         .contains("100 kills"));
     assert!(seed_only.get("kill_runs").is_none() && seed_only.get("power_loss").is_none());
-    assert_eq!(seed_only["pass"], true);
+    assert_eq!(seed_only["pass"], false);
+    assert_eq!(seed_only["coverage"]["meets_minimums"], false);
+    assert_eq!(full["coverage"]["meets_minimums"], true);
+    assert!(seed_only["steps"]["crash_harness"]["msg"]
+        .as_str()
+        .unwrap()
+        .contains("below the minimums"));
+}
+
+#[test]
+fn a_cell_with_no_crash_testing_is_refused_and_one_below_the_minimums_does_not_certify() {
+    let work = tempfile::tempdir().unwrap();
+    let ev = tempfile::tempdir().unwrap();
+    let cell = |extra: &[&str]| {
+        bin()
+            .args(["cell", "--dir", work.path().to_str().unwrap()])
+            .args(["--evidence", ev.path().to_str().unwrap(), "--seed", "5"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for zero in [&["--iterations", "0"][..], &["--kills", "0"]] {
+        let o = cell(zero);
+        assert_eq!(code(&o), 2, "{zero:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains("certifies nothing"), "{}", stderr(&o));
+    }
+    assert!(
+        !ev.path().join(platform_arch()).exists(),
+        "a refused cell leaves no evidence"
+    );
+    let o = cell(&["--iterations", "3", "--kills", "4"]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let r = read_json(&glob_runs(ev.path())[0]);
+    assert_eq!(r["pass"], false);
+    assert_eq!(r["coverage"]["iterations"], 3);
+    assert_eq!(r["coverage"]["kills"], 4);
+    let msg = r["steps"]["crash_harness"]["msg"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("3 crash-harness iterations (minimum 10)")
+            && msg.contains("4 kill -9 runs (minimum 10)"),
+        "{msg}"
+    );
+}
+
+fn platform_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
 }
 
 /// The wal_verify.json files under an evidence tree, run-1 first.

@@ -466,7 +466,7 @@ fn the_folder_and_the_github_gate_reach_the_same_decision() {
         .args([
             "cell",
             "--iterations",
-            "2",
+            "10",
             "--seed",
             "1",
             "--commit",

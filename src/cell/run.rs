@@ -11,10 +11,11 @@ use tempfile::TempDir;
 use super::cmd::write_cmd;
 use super::options::CellOptions;
 use super::steps::{run_steps, StepResults};
+use crate::coverage::Minimums;
 use crate::crash::leftovers::Iterations;
 use crate::evidence::layout::{claim_run, RunDir, AUTONOMY_LOG, FIXTURE_DIR, WAL_VERIFY};
 use crate::evidence::log::{self, Log};
-use crate::evidence::record::{self as report, Steps, Timestamp, WalVerify};
+use crate::evidence::record::{self as report, CoverageRecord, Steps, Timestamp, WalVerify};
 use crate::platform::{self, Mount};
 
 /// Where a cell runs and where its evidence goes.
@@ -104,6 +105,11 @@ fn evidence_record(
     started: Instant,
 ) -> WalVerify {
     let pass = steps.pass();
+    let coverage = steps
+        .crash_results
+        .as_ref()
+        .map(|r| r.coverage())
+        .unwrap_or_default();
     let (harness, kill_runs, power_loss) = match steps.crash_results {
         Some(s) => (
             s.run,
@@ -149,6 +155,7 @@ fn evidence_record(
         duration_ms: started.elapsed().as_millis() as u64,
         kill_runs,
         power_loss,
+        coverage: CoverageRecord::new(coverage, Minimums::DEFAULT),
     }
 }
 

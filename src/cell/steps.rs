@@ -10,6 +10,7 @@ use super::fixture::known_good_fixture;
 use super::lock_probe::lock_probe;
 use super::options::CellOptions;
 use super::rename::rename_check;
+use crate::coverage::Minimums;
 use crate::crash::suite::{run_crash_tests, CrashPlan, CrashResults};
 use crate::evidence::log::Log;
 use crate::evidence::record::{self as report, InvariantResult, Invariants, StepResult, Violation};
@@ -52,7 +53,15 @@ pub fn run_steps(
             report::merge_invariants(&mut invariants, &source, report::invariants(r));
             violations.extend(report::violations(r, &source));
         }
-        Ok((results.pass(), results.summary(args.seed), results))
+        let short = results.coverage().shortfalls(&Minimums::DEFAULT);
+        let mut msg = results.summary(args.seed);
+        if !short.is_empty() {
+            msg.push_str(&format!(
+                "; not certified: crash testing below the minimums: {}",
+                short.join(", ")
+            ));
+        }
+        Ok((results.pass() && short.is_empty(), msg, results))
     });
     let (fixture, fixture_report) = step(log, "step 3: known-good fixture", |_| {
         let r = known_good_fixture(&work.join("fixture"), keep_fixture)?;

@@ -11,6 +11,7 @@ use super::explore::{self, Exploration};
 use super::kill::{self, KillOutcome};
 use super::leftovers::{run_iterations, Iterations};
 use super::workload::{Protocol, Workload};
+use crate::coverage::Coverage;
 
 /// Which crash tests to run, and how many.
 pub struct CrashPlan {
@@ -37,6 +38,15 @@ impl CrashResults {
         self.run.failed() == 0
             && self.kills.as_ref().is_none_or(|k| k.summary.pass)
             && self.power.as_ref().is_none_or(|p| p.summary.pass)
+    }
+
+    /// How much crash testing ran: iterations, kills, distinct power-loss states checked.
+    pub fn coverage(&self) -> Coverage {
+        Coverage {
+            iterations: self.run.outcomes.len() as u32,
+            kills: self.kills.as_ref().map_or(0, |k| k.summary.kills),
+            power_loss_states: self.power.as_ref().map_or(0, |p| p.summary.states_checked),
+        }
     }
 
     /// One line: what ran and how it went.

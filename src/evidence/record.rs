@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::build_info::BuildInfo;
+use crate::coverage::{Coverage, Minimums};
 use crate::crash::explore::PowerLoss;
 use crate::crash::kill::KillRuns;
 pub use crate::crash::leftovers::IterationRecord;
@@ -141,6 +142,31 @@ pub struct WalVerify {
     /// Step 2's power-loss exploration (absent with `--seed-steps-only`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub power_loss: Option<PowerLoss>,
+    /// How much crash testing ran, against the minimums that certify.
+    pub coverage: CoverageRecord,
+}
+
+/// The `coverage` object: what step 2 ran and the minimums it is held to.
+#[derive(Debug, Serialize)]
+pub struct CoverageRecord {
+    pub iterations: u32,
+    pub kills: u32,
+    pub power_loss_states: u64,
+    pub minimums: Minimums,
+    /// Every count at or above its minimum; `pass` is false otherwise.
+    pub meets_minimums: bool,
+}
+
+impl CoverageRecord {
+    pub fn new(c: Coverage, minimums: Minimums) -> CoverageRecord {
+        CoverageRecord {
+            iterations: c.iterations,
+            kills: c.kills,
+            power_loss_states: c.power_loss_states,
+            minimums,
+            meets_minimums: c.shortfalls(&minimums).is_empty(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
