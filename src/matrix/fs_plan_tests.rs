@@ -1,4 +1,4 @@
-//! How a cell is planned: which filesystem, which binary, and why it is skipped.
+//! Where a cell's filesystem comes from, and why it is skipped when it can have none.
 
 use super::*;
 
@@ -54,8 +54,13 @@ fn missing_mkfs_is_skipped_naming_the_program() {
 }
 
 #[test]
-fn seed_cells_are_the_six_of_the_seed_document() {
-    assert!(is_seed_cell("riscv64", "xfs"));
-    assert!(!is_seed_cell("s390x", "ext4"));
-    assert!(!is_seed_cell("amd64", "btrfs"));
+fn missing_mkfs_names_the_package_from_the_filesystem_table() {
+    match plan_fs("xfs", true, None, Path::new("/tmp"), Some("ext4")) {
+        FsPlan::Skip { reason } => assert!(reason.contains("xfs: xfsprogs"), "{reason}"),
+        other => panic!("expected SKIP, got {other:?}"),
+    }
+    match plan_fs("nosuchfs", true, None, Path::new("/tmp"), Some("ext4")) {
+        FsPlan::Skip { reason } => assert!(reason.contains("no package is known"), "{reason}"),
+        other => panic!("expected SKIP, got {other:?}"),
+    }
 }
