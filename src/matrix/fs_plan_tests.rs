@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// The reason of a SKIP plan; any other plan fails the test.
+fn skip_reason(p: FsPlan) -> String {
+    match p {
+        FsPlan::Skip { reason } => reason,
+        other => panic!("expected SKIP, got {other:?}"),
+    }
+}
+
 #[test]
 fn root_with_mkfs_gets_a_fresh_loop_filesystem() {
     let p = plan_fs(
@@ -27,40 +35,35 @@ fn without_root_the_temp_dir_serves_when_it_is_that_filesystem() {
 
 #[test]
 fn without_root_another_filesystem_is_skipped_naming_root() {
-    match plan_fs(
+    let reason = skip_reason(plan_fs(
         "xfs",
         false,
         Some("/sbin/mkfs.xfs".into()),
         Path::new("/tmp"),
         Some("ext4"),
-    ) {
-        FsPlan::Skip { reason } => {
-            assert!(reason.contains("root"), "{reason}");
-            assert!(!reason.contains("not installed"), "{reason}");
-        }
-        other => panic!("expected SKIP, got {other:?}"),
-    }
+    ));
+    assert!(reason.contains("root"), "{reason}");
+    assert!(!reason.contains("not installed"), "{reason}");
 }
 
 #[test]
 fn missing_mkfs_is_skipped_naming_the_program() {
-    match plan_fs("btrfs", true, None, Path::new("/tmp"), Some("ext4")) {
-        FsPlan::Skip { reason } => {
-            assert!(reason.contains("mkfs.btrfs"), "{reason}");
-            assert!(!reason.contains("needs root"), "{reason}");
-        }
-        other => panic!("expected SKIP, got {other:?}"),
-    }
+    let reason = skip_reason(plan_fs(
+        "btrfs",
+        true,
+        None,
+        Path::new("/tmp"),
+        Some("ext4"),
+    ));
+    assert!(reason.contains("mkfs.btrfs"), "{reason}");
+    assert!(!reason.contains("needs root"), "{reason}");
 }
 
 #[test]
 fn missing_mkfs_names_the_package_from_the_filesystem_table() {
-    match plan_fs("xfs", true, None, Path::new("/tmp"), Some("ext4")) {
-        FsPlan::Skip { reason } => assert!(reason.contains("xfs: xfsprogs"), "{reason}"),
-        other => panic!("expected SKIP, got {other:?}"),
-    }
-    match plan_fs("nosuchfs", true, None, Path::new("/tmp"), Some("ext4")) {
-        FsPlan::Skip { reason } => assert!(reason.contains("no package is known"), "{reason}"),
-        other => panic!("expected SKIP, got {other:?}"),
-    }
+    let no_mkfs = |fs| skip_reason(plan_fs(fs, true, None, Path::new("/tmp"), Some("ext4")));
+    let reason = no_mkfs("xfs");
+    assert!(reason.contains("xfs: xfsprogs"), "{reason}");
+    let reason = no_mkfs("nosuchfs");
+    assert!(reason.contains("no package is known"), "{reason}");
 }
