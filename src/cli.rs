@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cell::CellOptions;
+use crate::cell_id::CellId;
 use crate::crash::explore;
 use crate::crash::seeded::clock_seed;
 use crate::crash::suite::CrashPlan;
 use crate::crash::workload::{Protocol, Workload};
 use crate::crash_explore::ExploreRequest;
 use crate::crash_harness::HarnessOptions;
+use crate::matrix::{EmulationMode, MatrixConfig, SkipPolicy};
 
 /// Certifies a write-ahead log's crash-safety invariants across CPU architectures and
 /// filesystems, keeps the evidence, and gates releases on it.
@@ -396,7 +398,7 @@ pub struct MatrixArgs {
     pub fs: NameList,
     /// One more cell beyond --arch x --fs, as ARCH/FS (e.g. s390x/ext4); repeatable.
     #[arg(long = "extra-cell", value_parser = parse_cell)]
-    pub extra_cells: Vec<CellSpec>,
+    pub extra_cells: Vec<CellId>,
     /// Crash-harness iterations per cell.
     #[arg(long, default_value_t = 20)]
     pub iterations: u32,
@@ -429,34 +431,31 @@ pub struct MatrixArgs {
     pub commit: Option<String>,
 }
 
-/// How `matrix` reaches QEMU for a foreign architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum EmulationMode {
-    /// binfmt_misc when a handler is registered and enabled, else qemu-<arch>-static.
-    Auto,
-    /// qemu-<arch>-static (or qemu-<arch>) named explicitly, whatever is registered.
-    Explicit,
+impl MatrixArgs {
+    /// The matrix's own configuration: the cells as cell identities, the time limit as a
+    /// duration, an empty commit as none.
+    pub fn to_config(&self) -> MatrixConfig {
+        MatrixConfig {
+            archs: self.arch.0.clone(),
+            filesystems: self.fs.0.clone(),
+            extra_cells: self.extra_cells.clone(),
+            iterations: self.iterations,
+            seed: self.seed,
+            evidence: self.evidence.clone(),
+            binaries: self.binaries.clone(),
+            image_size: self.image_size,
+            cell_timeout: (self.cell_timeout > 0)
+                .then(|| std::time::Duration::from_secs(self.cell_timeout)),
+            fail_on_skip: self.fail_on_skip,
+            emulation: self.emulation,
+            commit: self.commit.clone().filter(|c| !c.is_empty()),
+        }
+    }
 }
 
 /// A list of architecture or filesystem names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameList(pub Vec<String>);
-
-/// One cell: an architecture and a filesystem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CellSpec {
-    pub arch: String,
-    pub fs: String,
-}
-
-/// Which skipped cells make `matrix` exit 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SkipPolicy {
-    /// A skipped cell of the seed's six.
-    Seed,
-    /// Any skipped cell.
-    Any,
-}
 
 /// A count of crash tests for a cell: at least 1, since a cell that runs none proves nothing
 /// about crashes (fewer than the minimum still runs, and is written as not certified).
@@ -496,14 +495,11 @@ pub fn parse_names(s: &str) -> Result<NameList, String> {
 }
 
 /// Parses "s390x/ext4".
-pub fn parse_cell(s: &str) -> Result<CellSpec, String> {
+pub fn parse_cell(s: &str) -> Result<CellId, String> {
     let (arch, fs) = s
         .split_once('/')
         .ok_or_else(|| format!("{s:?} is not a cell; write ARCH/FS, e.g. s390x/ext4"))?;
-    Ok(CellSpec {
-        arch: crate::cell_id::arch_name(arch)?,
-        fs: crate::cell_id::fs_name(fs)?,
-    })
+    CellId::new(arch, fs)
 }
 
 /// Parses "1073741824", "512M", "1G", "64K".

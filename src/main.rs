@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
         Command::Gate(a) => gate::run(a),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
-        Command::Matrix(a) => matrix::run(a),
+        Command::Matrix(a) => matrix::run(&a.to_config()),
         Command::FsPackage(a) => filesystems::print_package(&a.fs),
     };
     match result {

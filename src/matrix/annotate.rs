@@ -11,93 +11,54 @@
 //! The keys are inserted before the closing brace rather than by re-serializing, so the file
 //! keeps the cell's key order (the seed document's keys first).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 
-use super::cells::{Outcome, Request, Status};
-use super::emulation::Exec;
-use crate::evidence::record::MatrixSection;
+use super::cell_result::{CellOutcome, Provisioning};
+use super::launch::CellCommand;
+use super::request::CellRequest;
+use crate::evidence::layout::{CMD_TXT, WAL_VERIFY};
 use crate::shell::shell_quote;
 
-/// How the cell's filesystem was provided (all `None` when it ran on an existing one).
-#[derive(Debug, Clone, Default)]
-pub struct Provisioning {
-    pub image: Option<PathBuf>,
-    pub device: Option<String>,
-    pub mount_point: Option<PathBuf>,
-    pub mkfs_version: Option<String>,
-    /// The commands run, setup and teardown.
-    pub commands: Vec<String>,
-}
-
-/// Everything the additions are made from.
-pub struct Context<'a> {
-    pub request: &'a Request<'a>,
-    pub exec: &'a Exec,
-    pub binary: &'a Path,
-    pub wrapper: Option<&'a Path>,
-    pub argv: &'a [String],
+/// Everything the additions are made from: the request, the command that ran, how the filesystem
+/// was provided, and the cell's row with its verdict so far.
+pub struct Annotation<'a> {
+    pub request: &'a CellRequest<'a>,
+    pub command: &'a CellCommand,
     pub provisioning: &'a Provisioning,
-    pub outcome: &'a Outcome,
-    pub status: Status,
-    pub reason: Option<&'a str>,
+    pub outcome: &'a CellOutcome,
 }
 
 /// The keys added to wal_verify.json, in order.
-pub fn additions(c: &Context) -> Vec<(&'static str, Value)> {
+pub fn additions(a: &Annotation) -> Vec<(&'static str, Value)> {
+    let o = a.outcome;
     vec![
-        ("emulated", json!(c.exec.emulated())),
-        ("emulator", json!(c.exec.describe())),
-        ("emulator_version", json!(c.outcome.emulator_version)),
-        ("image_size", json!(c.outcome.image_size)),
-        ("matrix", json!(matrix_section(c))),
+        ("emulated", json!(o.emulated)),
+        ("emulator", json!(o.emulator)),
+        ("emulator_version", json!(o.emulator_version)),
+        ("image_size", json!(o.image_size)),
+        ("matrix", json!(o.matrix_section(a.request, a.provisioning))),
     ]
-}
-
-/// The `matrix` section of a cell that ran.
-fn matrix_section(c: &Context) -> MatrixSection {
-    let r = c.request;
-    let p = c.provisioning;
-    let path = |p: &Path| p.display().to_string();
-    MatrixSection {
-        cell: r.index,
-        requested_arch: r.arch.into(),
-        requested_fs: r.fs.into(),
-        status: c.status.word(),
-        reason: c.reason.map(str::to_string),
-        seed: r.seed,
-        host_arch: r.host.arch.into(),
-        host_kernel: r.host.kernel.clone(),
-        execution: c.exec.kind(),
-        binary: Some(path(c.binary)),
-        filesystem: c.outcome.filesystem,
-        image: p.image.as_deref().map(path),
-        loop_device: p.device.clone(),
-        mount_point: p.mount_point.as_deref().map(path),
-        mkfs_version: p.mkfs_version.clone(),
-        provisioning: p.commands.clone(),
-        host_fixture_check: c.outcome.host_fixture_check.clone(),
-        tool: crate::build_info::VERSION_LINE,
-    }
 }
 
 /// Inserts `keys` into the JSON object `text` before its closing brace, keeping everything
 /// else byte for byte. Fails when the text is not an object or already has one of the keys.
 pub fn insert_keys(text: &str, keys: &[(&str, Value)]) -> Result<String> {
-    let v: Value = serde_json::from_str(text).context("wal_verify.json is not valid JSON")?;
+    let v: Value =
+        serde_json::from_str(text).with_context(|| format!("{WAL_VERIFY} is not valid JSON"))?;
     let Some(obj) = v.as_object() else {
-        bail!("wal_verify.json is not a JSON object");
+        bail!("{WAL_VERIFY} is not a JSON object");
     };
     for (k, _) in keys {
         if obj.contains_key(*k) {
-            bail!("wal_verify.json already has the key {k:?}");
+            bail!("{WAL_VERIFY} already has the key {k:?}");
         }
     }
     let body = text.trim_end();
     let Some(inner) = body.strip_suffix('}') else {
-        bail!("wal_verify.json does not end with a closing brace");
+        bail!("{WAL_VERIFY} does not end with a closing brace");
     };
     let inner = inner.trim_end();
     let mut out = inner.to_string();
@@ -131,81 +92,103 @@ fn write_atomically(path: &Path, text: &str) -> Result<()> {
 }
 
 /// The lines appended to cmd.txt.
-pub fn cmd_lines(c: &Context) -> String {
-    let r = c.request;
-    let q = |p: &Path| shell_quote(&p.display().to_string());
-    let mut s = String::new();
-    s.push_str(&format!(
+pub fn cmd_lines(a: &Annotation) -> String {
+    let mut s = header_lines(a);
+    if a.provisioning.commands.is_empty() {
+        s.push_str("# the cell ran on an existing filesystem (the temp dir), as run:\n");
+        let args = a.command.argv.iter().map(|x| shell_quote(x)).collect();
+        s.push_str(&cell_command_line(a.command, args));
+        s.push('\n');
+    } else {
+        s.push_str(&loop_reproduction(a));
+    }
+    s.push_str("# or this cell through the matrix:\n");
+    s.push_str(&a.request.rerun);
+    s.push('\n');
+    s
+}
+
+/// What was requested, what came of it, and where it ran.
+fn header_lines(a: &Annotation) -> String {
+    let r = a.request;
+    let o = a.outcome;
+    format!(
         "\n# ---- added by `portability-matrix matrix` ----\n\
          # matrix cell {}: {}/{} requested; seed {}; status {}{}\n\
          # host: {} ({}); execution: {}\n",
         r.index,
-        r.arch,
-        r.fs,
+        r.arch(),
+        r.fs(),
         r.seed,
-        c.status.word(),
-        c.reason.map(|x| format!(" ({x})")).unwrap_or_default(),
+        o.status.word(),
+        o.reason
+            .as_deref()
+            .map(|x| format!(" ({x})"))
+            .unwrap_or_default(),
         r.host.arch,
         r.host.kernel,
-        c.exec.describe().unwrap_or_else(|| "native".to_string()),
+        o.emulator.clone().unwrap_or_else(|| "native".to_string()),
+    )
+}
+
+/// The cell's command line with the arguments `args` (already quoted), through the emulator
+/// when one was named.
+fn cell_command_line(c: &CellCommand, args: Vec<String>) -> String {
+    let q = |p: &Path| shell_quote(&p.display().to_string());
+    let mut words: Vec<String> = Vec::new();
+    if let Some(w) = &c.wrapper {
+        words.push(format!("{}={}", crate::self_exec::EXEC_WRAPPER_ENV, q(w)));
+        words.push(q(w));
+    }
+    words.push(q(&c.binary));
+    words.extend(args);
+    words.join(" ")
+}
+
+/// The provisioning commands as run, and a script that makes, uses and removes the same
+/// filesystem again in a fresh temporary directory.
+fn loop_reproduction(a: &Annotation) -> String {
+    let p = a.provisioning;
+    let q = |p: &Path| shell_quote(&p.display().to_string());
+    let mut s = String::from("# the filesystem was made, used and removed with these commands:\n");
+    for l in &p.commands {
+        s.push_str(&format!("#   {l}\n"));
+    }
+    s.push_str("# to reproduce the whole cell (as root):\n");
+    let fs = shell_quote(a.request.fs());
+    let image_size = a.outcome.image_size.unwrap_or(0);
+    let mkfs = p
+        .commands
+        .iter()
+        .find(|l| l.contains("mkfs"))
+        .and_then(|l| p.image.as_ref().map(|i| l.replace(&q(i), "\"$d/img\"")))
+        .unwrap_or_else(|| format!("mkfs.{fs} \"$d/img\""));
+    s.push_str(&format!(
+        "d=$(mktemp -d)\ntruncate -s {image_size} \"$d/img\"\n{mkfs}\n\
+         dev=$(losetup --find --show \"$d/img\")\nmkdir \"$d/mnt\"\n\
+         mount -t {fs} \"$dev\" \"$d/mnt\"\n"
     ));
-    let mut cell_cmd: Vec<String> = Vec::new();
-    if let Some(w) = c.wrapper {
-        cell_cmd.push(format!("{}={}", crate::self_exec::EXEC_WRAPPER_ENV, q(w)));
-        cell_cmd.push(q(w));
+    let mut args: Vec<String> = a.command.argv.iter().map(|x| shell_quote(x)).collect();
+    if let Some(i) = args.iter().position(|x| x == "--dir") {
+        args[i + 1] = "\"$d/mnt\"".into();
     }
-    cell_cmd.push(q(c.binary));
-    let p = c.provisioning;
-    if p.commands.is_empty() {
-        s.push_str("# the cell ran on an existing filesystem (the temp dir), as run:\n");
-        cell_cmd.extend(c.argv.iter().map(|a| shell_quote(a)));
-        s.push_str(&cell_cmd.join(" "));
-        s.push('\n');
-    } else {
-        s.push_str("# the filesystem was made, used and removed with these commands:\n");
-        for l in &p.commands {
-            s.push_str(&format!("#   {l}\n"));
-        }
-        s.push_str("# to reproduce the whole cell (as root):\n");
-        let fs = shell_quote(r.fs);
-        let image_size = c.outcome.image_size.unwrap_or(0);
-        let mkfs = p
-            .commands
-            .iter()
-            .find(|l| l.contains("mkfs"))
-            .and_then(|l| p.image.as_ref().map(|i| l.replace(&q(i), "\"$d/img\"")))
-            .unwrap_or_else(|| format!("mkfs.{fs} \"$d/img\""));
-        s.push_str(&format!(
-            "d=$(mktemp -d)\ntruncate -s {image_size} \"$d/img\"\n{mkfs}\n\
-             dev=$(losetup --find --show \"$d/img\")\nmkdir \"$d/mnt\"\n\
-             mount -t {fs} \"$dev\" \"$d/mnt\"\n"
-        ));
-        let mut args: Vec<String> = c.argv.iter().map(|a| shell_quote(a)).collect();
-        if let Some(i) = args.iter().position(|a| a == "--dir") {
-            args[i + 1] = "\"$d/mnt\"".into();
-        }
-        cell_cmd.extend(args);
-        s.push_str(&cell_cmd.join(" "));
-        s.push_str("\numount \"$d/mnt\"; losetup -d \"$dev\"; rm -r \"$d\"\n");
-    }
-    s.push_str("# or this cell through the matrix:\n");
-    s.push_str(&r.rerun);
-    s.push('\n');
+    s.push_str(&cell_command_line(a.command, args));
+    s.push_str("\numount \"$d/mnt\"; losetup -d \"$dev\"; rm -r \"$d\"\n");
     s
 }
 
 /// Adds the matrix's keys to `<run>/wal_verify.json` (when the cell wrote one) and the
 /// provisioning to `<run>/cmd.txt`.
-pub fn annotate(run: &Path, c: &Context) -> Result<()> {
-    let cmd = run.join("cmd.txt");
+pub fn annotate(run: &Path, a: &Annotation) -> Result<()> {
+    let cmd = run.join(CMD_TXT);
     let mut text = std::fs::read_to_string(&cmd).unwrap_or_default();
-    text.push_str(&cmd_lines(c));
+    text.push_str(&cmd_lines(a));
     std::fs::write(&cmd, text).with_context(|| format!("cannot write {}", cmd.display()))?;
-    let wv = run.join("wal_verify.json");
+    let wv = run.join(WAL_VERIFY);
     if wv.exists() {
         let text = std::fs::read_to_string(&wv)
             .with_context(|| format!("cannot read {}", wv.display()))?;
-        write_atomically(&wv, &insert_keys(&text, &additions(c))?)?;
+        write_atomically(&wv, &insert_keys(&text, &additions(a))?)?;
     }
     Ok(())
 }

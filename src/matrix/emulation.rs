@@ -7,10 +7,37 @@
 //! matrix checks it against the request afterwards.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// Where the kernel lists binfmt_misc handlers.
 pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+
+/// How `matrix` reaches QEMU for a foreign architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmulationMode {
+    /// binfmt_misc when a handler is registered and enabled, else qemu-<arch>-static.
+    Auto,
+    /// qemu-<arch>-static (or qemu-<arch>) named explicitly, whatever is registered.
+    Explicit,
+}
+
+impl EmulationMode {
+    /// The handler list [`plan`] consults: with explicit emulation an empty path, which has none.
+    pub fn binfmt_dir(self) -> &'static Path {
+        match self {
+            EmulationMode::Auto => Path::new(BINFMT_DIR),
+            EmulationMode::Explicit => Path::new(""),
+        }
+    }
+
+    /// The option that asks for this mode again on a `matrix` command line (none for the
+    /// default).
+    pub fn rerun_option(self) -> &'static str {
+        match self {
+            EmulationMode::Auto => "",
+            EmulationMode::Explicit => " --emulation explicit",
+        }
+    }
+}
 
 /// QEMU's name for a Debian architecture (`qemu-<name>-static`, binfmt handler `qemu-<name>`).
 pub fn qemu_name(debian_arch: &str) -> &str {
@@ -177,34 +204,6 @@ pub fn plan(
     Exec::Unavailable {
         reason: why_not_binfmt,
     }
-}
-
-/// Looks a program up on PATH, then in the sbin directories a non-root PATH often lacks.
-pub fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The first line of `<emulator> --version` ("qemu-aarch64 version 7.2.19 (Debian …)").
-pub fn emulator_version(emulator: &Path) -> Option<String> {
-    let out = Command::new(emulator)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_string)
 }
 
 #[cfg(test)]

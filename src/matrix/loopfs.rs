@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use super::host_tools::version_line;
 use crate::shell::shell_quote;
 
 /// A mounted loop filesystem. Dropping it unmounts, detaches and deletes it.
@@ -134,7 +135,7 @@ impl LoopFs {
         let mkfs_s = mkfs.display().to_string();
         let mut args: Vec<&str> = crate::filesystems::mkfs_options(&self.fs).to_vec();
         args.push(&image);
-        self.mkfs_version = version_of(&mkfs_s);
+        self.mkfs_version = version_line(mkfs, "-V");
         self.commands.push(line(&mkfs_s, &args));
         run(&mkfs_s, &args).with_context(|| format!("cannot make {} on {image}", self.fs))?;
 
@@ -190,89 +191,88 @@ impl LoopFs {
     }
 
     /// Idempotent: each step is done once and remembered, so a second call does nothing more.
+    /// Every step runs even when one before it failed; the first failure is reported.
     fn teardown(&mut self) -> Result<()> {
-        let mut first_err: Option<anyhow::Error> = None;
-        let mut note = |e: anyhow::Error| {
-            if first_err.is_none() {
-                first_err = Some(e);
-            }
+        let unmounted = self.unmount();
+        let detached = self.detach();
+        let deleted = self.delete_files();
+        unmounted
+            .and(detached)
+            .and(deleted)
+            .with_context(|| format!("cleanup of the {} loop filesystem", self.fs))
+    }
+
+    /// Unmounts, retrying for a moment; as a last resort detaches the mount lazily.
+    fn unmount(&mut self) -> Result<()> {
+        if !std::mem::take(&mut self.mounted) {
+            return Ok(());
+        }
+        let mp = self.mount_point.display().to_string();
+        self.commands.push(line("umount", &[&mp]));
+        // A process that the cell left behind may hold the mount for a moment.
+        let Err(e) = retrying(10, Duration::from_millis(300), || run("umount", &[&mp])) else {
+            return Ok(());
         };
-        if self.mounted {
-            let mp = self.mount_point.display().to_string();
-            self.commands.push(line("umount", &[&mp]));
-            // A process that the cell left behind may hold the mount for a moment.
-            let mut r = run("umount", &[&mp]);
-            for _ in 0..10 {
-                if r.is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(300));
-                r = run("umount", &[&mp]);
-            }
-            if let Err(e) = r {
-                // Last resort: detach it from the tree now; the kernel frees it when unused.
-                self.commands.push(line("umount", &["--lazy", &mp]));
-                match run("umount", &["--lazy", &mp]) {
-                    Ok(_) => note(e.context("the mount was busy and was detached lazily")),
-                    Err(e2) => note(e2),
-                }
-            }
-            self.mounted = false;
+        // Last resort: detach it from the tree now; the kernel frees it when unused.
+        self.commands.push(line("umount", &["--lazy", &mp]));
+        run("umount", &["--lazy", &mp])?;
+        Err(e.context("the mount was busy and was detached lazily"))
+    }
+
+    /// Detaches the loop device and waits until the kernel has really let go of it.
+    fn detach(&mut self) -> Result<()> {
+        let Some(dev) = self.device.take() else {
+            return Ok(());
+        };
+        self.commands.push(line("losetup", &["-d", &dev]));
+        retrying(5, Duration::from_millis(200), || {
+            run("losetup", &["-d", &dev])
+        })?;
+        wait_detached(&dev, Duration::from_secs(10))
+    }
+
+    /// Removes the image, the mount point and the private directory, one by one.
+    fn delete_files(&mut self) -> Result<()> {
+        let mut first: Result<()> = Ok(());
+        if std::mem::take(&mut self.image_made) {
+            first = first.and(
+                std::fs::remove_file(&self.image)
+                    .with_context(|| format!("cannot delete {}", self.image.display())),
+            );
         }
-        if let Some(dev) = self.device.take() {
-            self.commands.push(line("losetup", &["-d", &dev]));
-            let mut r = run("losetup", &["-d", &dev]);
-            for _ in 0..5 {
-                if r.is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-                r = run("losetup", &["-d", &dev]);
-            }
-            match r {
-                Ok(_) => {
-                    if let Err(e) = wait_detached(&dev, Duration::from_secs(10)) {
-                        note(e);
-                    }
-                }
-                Err(e) => note(e),
-            }
-        }
-        if self.image_made {
-            if let Err(e) = std::fs::remove_file(&self.image) {
-                note(
-                    anyhow::Error::new(e)
-                        .context(format!("cannot delete {}", self.image.display())),
-                );
-            }
-            self.image_made = false;
-        }
-        if self.mount_point_made {
-            if let Err(e) = std::fs::remove_dir(&self.mount_point) {
-                note(anyhow::Error::new(e).context(format!(
+        if std::mem::take(&mut self.mount_point_made) {
+            first = first.and(std::fs::remove_dir(&self.mount_point).with_context(|| {
+                format!(
                     "cannot remove the mount point {}",
                     self.mount_point.display()
-                )));
-            }
-            self.mount_point_made = false;
+                )
+            }));
         }
-        if self.dir_made {
+        if std::mem::take(&mut self.dir_made) {
             self.commands.push(format!(
                 "rm -r {}",
                 shell_quote(&self.dir.display().to_string())
             ));
-            if let Err(e) = std::fs::remove_dir(&self.dir) {
-                note(
-                    anyhow::Error::new(e).context(format!("cannot remove {}", self.dir.display())),
-                );
-            }
-            self.dir_made = false;
+            first = first.and(
+                std::fs::remove_dir(&self.dir)
+                    .with_context(|| format!("cannot remove {}", self.dir.display())),
+            );
         }
-        match first_err {
-            Some(e) => Err(e.context(format!("cleanup of the {} loop filesystem", self.fs))),
-            None => Ok(()),
-        }
+        first
     }
+}
+
+/// Runs `attempt`, and again up to `retries` times `pause` apart while it fails.
+fn retrying(retries: u32, pause: Duration, attempt: impl Fn() -> Result<String>) -> Result<String> {
+    let mut r = attempt();
+    for _ in 0..retries {
+        if r.is_ok() {
+            break;
+        }
+        std::thread::sleep(pause);
+        r = attempt();
+    }
+    r
 }
 
 impl Drop for LoopFs {
@@ -281,24 +281,6 @@ impl Drop for LoopFs {
             eprintln!("warning: {e:#}");
         }
     }
-}
-
-/// The first line a mkfs prints for `-V` (mke2fs and xfsprogs both know it).
-fn version_of(program: &str) -> Option<String> {
-    let out = Command::new(program)
-        .arg("-V")
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -12,48 +12,32 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use super::cells::{Outcome, Request};
+use super::cell_result::{CellOutcome, Provisioning};
+use super::request::CellRequest;
 use crate::evidence::layout::{claim_run, AUTONOMY_LOG, CMD_TXT, WAL_VERIFY};
-use crate::evidence::record::{MatrixSection, SkipRecord, Timestamp, SCHEMA_VERSION};
+use crate::evidence::record::{SkipRecord, Timestamp, SCHEMA_VERSION};
 
 /// Writes the record of the skipped cell `o` and returns its run directory.
-pub fn write(r: &Request, o: &Outcome) -> Result<PathBuf> {
-    let run = claim_run(r.evidence, r.arch, r.fs)?;
+pub fn write(r: &CellRequest, o: &CellOutcome) -> Result<PathBuf> {
+    let run = claim_run(r.evidence, r.arch(), r.fs())?;
     let reason = o.reason.as_deref().unwrap_or("no reason given");
+    let mut matrix = o.matrix_section(r, &Provisioning::default());
+    matrix.reason = Some(reason.into());
     let record = SkipRecord {
         timestamp: Timestamp::now(),
         seed: r.seed,
-        arch: r.arch.into(),
-        fs_type: r.fs.into(),
-        total_iterations: r.iterations,
+        arch: r.arch().into(),
+        fs_type: r.fs().into(),
+        total_iterations: r.config.iterations,
         pass: false,
         run_n: run.n,
         skipped: true,
         skip_reason: reason.into(),
         schema_version: SCHEMA_VERSION,
-        commit: r.commit.map(str::to_string),
+        commit: r.config.commit.clone(),
         host_kernel: r.host.kernel.clone(),
         tool: crate::build_info::current(),
-        matrix: MatrixSection {
-            cell: r.index,
-            requested_arch: r.arch.into(),
-            requested_fs: r.fs.into(),
-            status: o.status.word(),
-            reason: Some(reason.into()),
-            seed: r.seed,
-            host_arch: r.host.arch.into(),
-            host_kernel: r.host.kernel.clone(),
-            execution: o.execution,
-            binary: o.binary.clone(),
-            filesystem: o.filesystem,
-            image: None,
-            loop_device: None,
-            mount_point: None,
-            mkfs_version: None,
-            provisioning: vec![],
-            host_fixture_check: None,
-            tool: crate::build_info::VERSION_LINE,
-        },
+        matrix,
     };
     let text = serde_json::to_string_pretty(&record)? + "\n";
     write_file(&run.path, WAL_VERIFY, &text)?;
@@ -63,13 +47,13 @@ pub fn write(r: &Request, o: &Outcome) -> Result<PathBuf> {
          # tool: {tool}\n\
          # try the cell again (as root for a loop filesystem) with:\n\
          {rerun}\n",
-        arch = r.arch,
-        fs = r.fs,
+        arch = r.arch(),
+        fs = r.fs(),
         tool = crate::build_info::VERSION_LINE,
         rerun = r.rerun,
     );
     write_file(&run.path, CMD_TXT, &cmd)?;
-    let log = format!("SKIP {}/{}: {reason}\n", r.arch, r.fs);
+    let log = format!("SKIP {}: {reason}\n", r.cell);
     write_file(&run.path, AUTONOMY_LOG, &log)?;
     Ok(run.path)
 }

@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::cells::{Host, Outcome, Status};
+use super::cell_result::{CellOutcome, Status};
+use super::request::Host;
 use crate::evidence::record::Timestamp;
+
+/// The file the whole run's result is written to, in the evidence tree's root.
+pub const MATRIX_JSON: &str = "matrix.json";
 
 /// `<evidence>/matrix.json`.
 #[derive(Debug, Serialize)]
@@ -26,7 +30,7 @@ pub struct Matrix<'a> {
     pub host: HostInfo,
     pub tool: crate::build_info::BuildInfo,
     pub duration_ms: u64,
-    pub cells: &'a [Outcome],
+    pub cells: &'a [CellOutcome],
 }
 
 #[derive(Debug, Serialize)]
@@ -50,7 +54,7 @@ impl<'a> Matrix<'a> {
         seed: u64,
         iterations: u32,
         host: &Host,
-        cells: &'a [Outcome],
+        cells: &'a [CellOutcome],
         interrupted: bool,
         took: Duration,
     ) -> Matrix<'a> {
@@ -94,7 +98,7 @@ impl<'a> Matrix<'a> {
 }
 
 /// The table, one row per cell, then the reason of every cell that did not pass.
-pub fn table(cells: &[Outcome]) -> String {
+pub fn table(cells: &[CellOutcome]) -> String {
     let header = [
         "cell",
         "arch",
