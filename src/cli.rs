@@ -399,8 +399,8 @@ pub struct MatrixArgs {
     /// One more cell beyond --arch x --fs, as ARCH/FS (e.g. s390x/ext4); repeatable.
     #[arg(long = "extra-cell", value_parser = parse_cell)]
     pub extra_cells: Vec<CellId>,
-    /// Crash-harness iterations per cell.
-    #[arg(long, default_value_t = 20)]
+    /// Crash-harness iterations per cell (a cell certifies with at least 10).
+    #[arg(long, default_value_t = 20, value_parser = crash_count)]
     pub iterations: u32,
     /// The one seed of the whole matrix run (default: generated from the clock and printed).
     #[arg(long)]

@@ -48,7 +48,7 @@ fn wrong_arch_cell(extra: &[&str]) -> Option<(Scratch, serde_json::Value, Option
         "--fs",
         &fs,
         "--iterations",
-        "1",
+        "10",
         "--seed",
         "11",
     ];

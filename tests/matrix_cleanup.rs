@@ -31,7 +31,7 @@ fn a_passing_cell_runs_on_a_fresh_loop_filesystem_and_leaves_nothing_behind() {
         "--fs",
         "ext4",
         "--iterations",
-        "2",
+        "10",
         "--seed",
         "7",
     ]);
@@ -80,7 +80,7 @@ fn a_failing_cell_is_fail_and_its_filesystem_is_still_removed() {
         arch,
         &script("echo data > \"$DIR/junk\"\n(cd \"$DIR\" && exec sleep 300) &\necho 'cell failed' >&2\nexit 1"),
     );
-    let out = s.run(&["--arch", arch, "--fs", "ext4", "--iterations", "1"]);
+    let out = s.run(&["--arch", arch, "--fs", "ext4", "--iterations", "10"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -109,7 +109,7 @@ fn a_crashing_cell_is_fail_and_its_filesystem_is_still_removed() {
     let arch = host_arch();
     // Dies the way a panic with panic=abort does.
     s.fake_binary(arch, &script("echo partial > \"$DIR/junk\"\nkill -ABRT $$"));
-    let out = s.run(&["--arch", arch, "--fs", "ext4", "--iterations", "1"]);
+    let out = s.run(&["--arch", arch, "--fs", "ext4", "--iterations", "10"]);
     assert_eq!(out.status.code(), Some(1));
     let m = s.matrix_json();
     assert_eq!(cell(&m, 0)["status"], "FAIL");
@@ -139,7 +139,7 @@ fn sigint_during_a_cell_stops_it_and_removes_its_filesystem() {
         )),
     );
     let mut child = s
-        .matrix(&["--arch", arch, "--fs", "ext4", "--iterations", "1"])
+        .matrix(&["--arch", arch, "--fs", "ext4", "--iterations", "10"])
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);

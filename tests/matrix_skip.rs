@@ -13,7 +13,7 @@ use serde_json::Value;
 #[test]
 fn a_filesystem_without_mkfs_is_skip_naming_the_program() {
     let s = Scratch::new();
-    let out = s.run(&["--arch", "amd64", "--fs", "nosuchfs", "--iterations", "1"]);
+    let out = s.run(&["--arch", "amd64", "--fs", "nosuchfs", "--iterations", "10"]);
     assert_eq!(out.status.code(), Some(0), "a SKIP alone is not a failure");
     let m = s.matrix_json();
     let c = cell(&m, 0);
@@ -160,7 +160,7 @@ fn without_root_a_loop_filesystem_is_skip_naming_root() {
         return;
     };
     let s = Scratch::new();
-    let mut cmd = s.matrix(&["--arch", "amd64", "--fs", fs, "--iterations", "1"]);
+    let mut cmd = s.matrix(&["--arch", "amd64", "--fs", fs, "--iterations", "10"]);
     if is_root() {
         // Drop to nobody for real; the scratch dir must then be theirs to write.
         let Some(setpriv) = find_program("setpriv") else {
