@@ -143,12 +143,19 @@ pub struct CrashHarnessArgs {
     /// or one kind.
     #[arg(long, value_enum, default_value_t = HarnessFault::All)]
     pub fault: HarnessFault,
-    /// Number of kill -9 runs.
-    #[arg(long, default_value_t = 20)]
+    /// Number of kill -9 runs (a cell's default).
+    #[arg(long, default_value_t = 100)]
     pub kills: u32,
     /// Longest delay before a kill, in milliseconds (each delay is drawn from the seed).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub kill_max_delay_ms: u64,
+    /// Power-loss states per crash point explored exhaustively; more are sampled (a cell's
+    /// default).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub explore_bound: u64,
+    /// Power-loss states also checked on the filesystem holding --dir (a cell's default).
+    #[arg(long, default_value_t = 100)]
+    pub on_disk: u64,
 }
 
 /// The kinds of crash the harness runs.
@@ -547,8 +554,9 @@ impl CrashHarnessArgs {
                 0
             },
             kill_max_delay_ms: self.kill_max_delay_ms,
-            explore_bound: (all || self.fault == HarnessFault::PowerLoss).then_some(4096),
-            on_disk_states: 0,
+            explore_bound: (all || self.fault == HarnessFault::PowerLoss)
+                .then_some(self.explore_bound),
+            on_disk_states: self.on_disk,
         };
         HarnessOptions {
             seed: self.seed.unwrap_or_else(clock_seed),

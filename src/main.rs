@@ -18,6 +18,7 @@ mod evidence;
 mod filesystems;
 mod gate;
 mod generate;
+mod git;
 mod matrix;
 mod platform;
 mod self_exec;

@@ -106,10 +106,15 @@ fn a_cell_certifies_and_writes_complete_evidence() {
     let cmd = std::fs::read_to_string(run.join("cmd.txt")).unwrap();
     assert!(
         cmd.contains("--seed 77")
-            && cmd.contains("make portability-crash-harness SEED=77 ITERATIONS=12"),
+            && cmd
+                .contains("portability-matrix crash-harness --seed 77 --iterations 12 --kills 100"),
         "{cmd}"
     );
     assert!(cmd.contains(r["tool"]["version"].as_str().unwrap()));
+    assert!(
+        cmd.contains("`portability-matrix` below is this binary: /"),
+        "{cmd}"
+    );
     let log = std::fs::read_to_string(run.join("autonomy.log")).unwrap();
     for s in [
         "step 1",
@@ -226,5 +231,85 @@ fn a_closed_stdout_does_not_stop_the_cell_or_lose_its_evidence() {
     assert!(
         log.contains("step 4"),
         "autonomy.log lost lines after stdout closed"
+    );
+}
+
+#[test]
+fn the_step_2_line_of_cmd_txt_repeats_the_cells_crash_testing_exactly() {
+    let work = tempfile::tempdir().unwrap();
+    let ev = tempfile::tempdir().unwrap();
+    let o = cell(work.path(), ev.path(), "31");
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let run = run_dir(ev.path(), &fs_of(work.path()), 1);
+    let r = read_json(&run.join("wal_verify.json"));
+    let cmd = std::fs::read_to_string(run.join("cmd.txt")).unwrap();
+    let line = cmd
+        .lines()
+        .find(|l| l.starts_with("portability-matrix crash-harness --seed 31 --iterations"))
+        .unwrap_or_else(|| panic!("no step 2 line in {cmd}"));
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let h = bin()
+        .args(&args)
+        .args([
+            "--dir",
+            work.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&h), 0, "{}{}", stdout(&h), stderr(&h));
+    let again = read_json(out.path());
+    assert_eq!(again["kill_runs"]["kills"], r["kill_runs"]["kills"]);
+    for k in ["states_checked", "states_explored", "on_disk_states"] {
+        assert_eq!(again["power_loss"][k], r["power_loss"][k], "{k}");
+    }
+    assert_eq!(again["passed"], r["passed"]);
+}
+
+#[test]
+fn a_cell_run_in_a_clean_checkout_of_its_own_commit_records_that_commit() {
+    // This test runs in the project's checkout; the binary was built from its HEAD.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let built = bin().arg("--version").output().unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    if head.is_empty() || !stdout(&built).contains(&head) {
+        skip("not a git checkout at the commit this binary was built from");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let ev = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["cell", "--dir", work.path().to_str().unwrap()])
+        .args([
+            "--evidence",
+            ev.path().to_str().unwrap(),
+            "--iterations",
+            "10",
+            "--seed",
+            "2",
+        ])
+        .env_remove("GITHUB_SHA")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let run = run_dir(ev.path(), &fs_of(work.path()), 1);
+    let r = read_json(&run.join("wal_verify.json"));
+    assert_eq!(r["commit"], head.as_str());
+    let dirty = !std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .unwrap()
+        .stdout
+        .is_empty();
+    assert_eq!(r["commit_dirty"], dirty);
+    let cmd = std::fs::read_to_string(run.join("cmd.txt")).unwrap();
+    assert!(
+        cmd.contains(&format!("# commit certified: {head} (the git checkout")),
+        "{cmd}"
     );
 }

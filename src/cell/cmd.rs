@@ -12,12 +12,17 @@ use crate::shell::shell_quote;
 pub fn write_cmd(
     run: &Path,
     args: &CellOptions,
-    seed: u64,
+    commit: Option<&str>,
+    commit_note: &str,
     base: &Path,
     mount: &platform::Mount,
 ) -> Result<()> {
+    let seed = args.seed;
     let argv: Vec<String> = std::env::args().map(|a| shell_quote(&a)).collect();
     let ev = shell_quote(&args.evidence.display().to_string());
+    let exe = std::env::current_exe()
+        .map(|p| shell_quote(&p.display().to_string()))
+        .unwrap_or_else(|_| "(unknown)".into());
     let step2 = if args.seed_steps_only {
         " --seed-steps-only".to_string()
     } else {
@@ -26,19 +31,28 @@ pub fn write_cmd(
             args.kills, args.explore_bound
         )
     };
+    let harness = if args.seed_steps_only {
+        format!(
+            "portability-matrix crash-harness --fault seed --seed {seed} --iterations {}",
+            args.iterations
+        )
+    } else {
+        crash_harness_line(args)
+    };
     let text = format!(
         "# How to reproduce this run. The seed drives every random choice of the crash harness.\n\
          # tool: portability-matrix {}\n\
+         # `portability-matrix` below is this binary: {exe}\n\
+         # (from a checkout: `make install` puts it on PATH, or run target/release/portability-matrix)\n\
          # host kernel: {}\n\
          # arch: {} ({}-endian); fs: {} on {} at {} (options {}; {})\n\
-         # commit certified: {}\n\
+         # commit certified: {} ({commit_note})\n\
          # as invoked:\n\
          {}\n\
          # the same cell, explicitly:\n\
          portability-matrix cell --dir {} --evidence {ev} --iterations {} --seed {seed}{step2}\n\
-         # the crash harness alone, same seed:\n\
-         portability-matrix crash-harness --seed {seed} --iterations {}\n\
-         make portability-crash-harness SEED={seed} ITERATIONS={}\n\
+         # step 2 alone, exactly as the cell ran it (iterations, kills, power-loss states):\n\
+         {harness}\n\
          # step 2's kill -9 runs and power-loss exploration alone, same seed:\n\
          portability-matrix crash-harness --fault kill --kills {} --seed {seed}\n\
          portability-matrix crash-explore --workload standard --seed {seed} --bound {}\n\
@@ -53,11 +67,9 @@ pub fn write_cmd(
         mount.mount_point.display(),
         mount.options,
         mount.super_options,
-        args.commit.as_deref().unwrap_or("unknown"),
+        commit.unwrap_or("none"),
         argv.join(" "),
         shell_quote(&base.display().to_string()),
-        args.iterations,
-        args.iterations,
         args.iterations,
         args.kills,
         args.explore_bound,
@@ -66,3 +78,14 @@ pub fn write_cmd(
     std::fs::write(run.join(CMD_TXT), text)
         .with_context(|| format!("cannot write {}", run.join(CMD_TXT).display()))
 }
+
+/// The `crash-harness` command that runs step 2 exactly as the cell ran it.
+pub fn crash_harness_line(args: &CellOptions) -> String {
+    format!(
+        "portability-matrix crash-harness --seed {} --iterations {} --kills {} --explore-bound {} --on-disk {}",
+        args.seed, args.iterations, args.kills, args.explore_bound, CELL_ON_DISK_STATES
+    )
+}
+
+/// Power-loss states a cell also checks on its real filesystem.
+pub const CELL_ON_DISK_STATES: u64 = 100;

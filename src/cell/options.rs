@@ -12,7 +12,8 @@ pub struct CellOptions {
     /// The seed's crash-harness iterations.
     pub iterations: u32,
     pub seed: u64,
-    /// The commit certified, when known.
+    /// The commit certified, when given (`--commit`, `GITHUB_SHA`); otherwise the git checkout
+    /// the cell runs in is asked.
     pub commit: Option<String>,
     /// kill -9 runs of step 2.
     pub kills: u32,

@@ -16,7 +16,43 @@ use crate::crash::leftovers::Iterations;
 use crate::evidence::layout::{claim_run, RunDir, AUTONOMY_LOG, FIXTURE_DIR, WAL_VERIFY};
 use crate::evidence::log::{self, Log};
 use crate::evidence::record::{self as report, CoverageRecord, Steps, Timestamp, WalVerify};
+use crate::git;
 use crate::platform::{self, Mount};
+
+/// The commit the run certifies, and where that came from.
+struct Certified {
+    commit: Option<String>,
+    /// Whether the checkout had uncommitted changes (only for a commit read from git).
+    dirty: Option<bool>,
+    /// How the commit was found, or why none was.
+    note: String,
+}
+
+fn certified_commit(args: &CellOptions) -> Certified {
+    if let Some(c) = &args.commit {
+        return Certified {
+            commit: Some(c.clone()),
+            dirty: None,
+            note: "given (--commit or GITHUB_SHA)".into(),
+        };
+    }
+    match git::checkout(crate::build_info::COMMIT) {
+        git::Checkout::Commit { sha, dirty } => Certified {
+            note: if dirty {
+                "the git checkout's HEAD, with uncommitted changes to tracked files".into()
+            } else {
+                "the git checkout's HEAD, clean".into()
+            },
+            commit: Some(sha),
+            dirty: Some(dirty),
+        },
+        git::Checkout::Unknown(why) => Certified {
+            commit: None,
+            dirty: None,
+            note: format!("unknown: {why}"),
+        },
+    }
+}
 
 /// Where a cell runs and where its evidence goes.
 struct Workspace {
@@ -26,6 +62,7 @@ struct Workspace {
     run_dir: RunDir,
     log: Log,
     dmesg_before: String,
+    certified: Certified,
 }
 
 pub fn run(args: &CellOptions) -> Result<ExitCode> {
@@ -69,7 +106,15 @@ fn prepare(args: &CellOptions) -> Result<Workspace> {
     let run_dir = claim_run(&args.evidence, arch, &mount.fs_type)?;
     let mut log = Log::create(run_dir.path.join(AUTONOMY_LOG))?;
     let dmesg_before = log::dmesg();
-    write_cmd(&run_dir.path, args, args.seed, base, &mount)?;
+    let certified = certified_commit(args);
+    write_cmd(
+        &run_dir.path,
+        args,
+        certified.commit.as_deref(),
+        &certified.note,
+        base,
+        &mount,
+    )?;
     log.line(&format!(
         "cell {arch}/{} run-{}: seed {}, {} iterations, in {} ({} on {}, options {}; {})",
         mount.fs_type,
@@ -87,6 +132,11 @@ fn prepare(args: &CellOptions) -> Result<Workspace> {
         crate::build_info::VERSION_LINE,
         platform::kernel()
     ));
+    log.line(&format!(
+        "commit certified: {} ({})",
+        certified.commit.as_deref().unwrap_or("none"),
+        certified.note
+    ));
     Ok(Workspace {
         work,
         mount,
@@ -94,6 +144,7 @@ fn prepare(args: &CellOptions) -> Result<Workspace> {
         run_dir,
         log,
         dmesg_before,
+        certified,
     })
 }
 
@@ -139,7 +190,8 @@ fn evidence_record(
         violations: steps.violations,
         iterations: harness.outcomes.iter().map(|o| o.record.clone()).collect(),
         schema_version: report::SCHEMA_VERSION,
-        commit: args.commit.clone(),
+        commit: ws.certified.commit.clone(),
+        commit_dirty: ws.certified.dirty,
         steps: Steps {
             conformance: steps.conformance,
             crash_harness: steps.crash,
@@ -187,8 +239,8 @@ fn report_verdict(args: &CellOptions, ws: Workspace, record: &WalVerify, started
             kept.display()
         ));
         log.line(&format!(
-            "reproduce the crash harness: make portability-crash-harness SEED={} ITERATIONS={}",
-            args.seed, args.iterations
+            "reproduce step 2 exactly: {}",
+            super::cmd::crash_harness_line(args)
         ));
     }
 }

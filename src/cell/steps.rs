@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use super::cmd::CELL_ON_DISK_STATES;
 use super::fixture::known_good_fixture;
 use super::lock_probe::lock_probe;
 use super::options::CellOptions;
@@ -150,7 +151,7 @@ fn crash_step(args: &CellOptions, root: &Path, log: &mut Log) -> Result<CrashRes
         kills: if args.seed_steps_only { 0 } else { args.kills },
         kill_max_delay_ms: 20,
         explore_bound: (!args.seed_steps_only).then_some(args.explore_bound),
-        on_disk_states: 100,
+        on_disk_states: CELL_ON_DISK_STATES,
     };
     run_crash_tests(
         args.seed,

@@ -128,6 +128,9 @@ pub struct WalVerify {
     pub schema_version: u32,
     /// The commit being certified, when known (from --commit or GITHUB_SHA).
     pub commit: Option<String>,
+    /// With a commit read from the git checkout: whether tracked files had uncommitted changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_dirty: Option<bool>,
     pub steps: Steps,
     pub conformance: Vec<wal::conformance::CheckResult>,
     pub endian: &'static str,
