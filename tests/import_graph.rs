@@ -31,7 +31,11 @@ fn load_crate(root_file: &Path) -> Crate {
             let a = dir.join(format!("{child}.rs"));
             let b = dir.join(&child).join("mod.rs");
             let child_file = if a.exists() { a } else { b };
-            assert!(child_file.exists(), "module {child} of {} has no file", file.display());
+            assert!(
+                child_file.exists(),
+                "module {child} of {} has no file",
+                file.display()
+            );
             let mut child_path = path.clone();
             child_path.push(child);
             todo.push((child_path, child_file));
@@ -79,7 +83,10 @@ fn strip(source: &str) -> String {
                     i += 1;
                 }
             }
-        } else if b[i] == b'r' && (b[i..].starts_with(b"r\"") || b[i..].starts_with(b"r#")) && !ident_byte_before(b, i) {
+        } else if b[i] == b'r'
+            && (b[i..].starts_with(b"r\"") || b[i..].starts_with(b"r#"))
+            && !ident_byte_before(b, i)
+        {
             let mut j = i + 1;
             let mut hashes = 0;
             while j < b.len() && b[j] == b'#' {
@@ -87,7 +94,9 @@ fn strip(source: &str) -> String {
                 j += 1;
             }
             if j < b.len() && b[j] == b'"' {
-                let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+                let close: Vec<u8> = std::iter::once(b'"')
+                    .chain(std::iter::repeat_n(b'#', hashes))
+                    .collect();
                 j += 1;
                 while j < b.len() && !b[j..].starts_with(&close) {
                     j += 1;
@@ -114,7 +123,9 @@ fn strip(source: &str) -> String {
                 Some(2)
             } else {
                 let ch = source[i + 1..].chars().next();
-                ch.filter(|c| !c.is_ascii()).and_then(|c| (rest.get(c.len_utf8()) == Some(&b'\'')).then(|| c.len_utf8() + 1))
+                ch.filter(|c| !c.is_ascii()).and_then(|c| {
+                    (rest.get(c.len_utf8()) == Some(&b'\'')).then(|| c.len_utf8() + 1)
+                })
             };
             match len {
                 Some(n) => {
@@ -217,7 +228,10 @@ fn named_paths(t: &[String]) -> Vec<Vec<String>> {
             k = end + 1;
             continue;
         }
-        if is_ident(&t[k]) && t.get(k + 1).is_some_and(|s| s == "::") && (k == 0 || t[k - 1] != "::") {
+        if is_ident(&t[k])
+            && t.get(k + 1).is_some_and(|s| s == "::")
+            && (k == 0 || t[k - 1] != "::")
+        {
             let mut path = vec![t[k].clone()];
             let mut j = k + 1;
             while j + 1 < t.len() && t[j] == "::" && is_ident(&t[j + 1]) {
@@ -234,7 +248,9 @@ fn named_paths(t: &[String]) -> Vec<Vec<String>> {
 }
 
 fn is_ident(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
 }
 
 fn expand_use(t: &[String], prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
@@ -279,7 +295,12 @@ fn expand_use(t: &[String], prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
 }
 
 /// The module `path`, named from module `from`, reaches: the deepest known module along it.
-fn resolve(krate: &Crate, from: &ModPath, path: &[String], aliases: &BTreeMap<String, ModPath>) -> Option<ModPath> {
+fn resolve(
+    krate: &Crate,
+    from: &ModPath,
+    path: &[String],
+    aliases: &BTreeMap<String, ModPath>,
+) -> Option<ModPath> {
     let mut at: ModPath;
     let mut rest = path;
     match rest.first()?.as_str() {
@@ -371,7 +392,8 @@ fn find_cycle(graph: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Option<Vec<ModPat
             match mark.get(m).copied().unwrap_or(Mark::Done) {
                 Mark::Open => {
                     let at = stack.iter().position(|s| *s == m).unwrap();
-                    let mut cycle: Vec<ModPath> = stack[at..].iter().map(|s| (*s).clone()).collect();
+                    let mut cycle: Vec<ModPath> =
+                        stack[at..].iter().map(|s| (*s).clone()).collect();
                     cycle.push(m.clone());
                     return Some(cycle);
                 }
@@ -413,7 +435,13 @@ fn all_cycles(graph: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Vec<Vec<ModPath>>
 fn show(krate_name: &str, cycle: &[ModPath]) -> String {
     let names: Vec<String> = cycle
         .iter()
-        .map(|m| if m.is_empty() { krate_name.to_string() } else { m.join("::") })
+        .map(|m| {
+            if m.is_empty() {
+                krate_name.to_string()
+            } else {
+                m.join("::")
+            }
+        })
         .collect();
     names.join(" -> ")
 }
@@ -430,7 +458,11 @@ fn check(krate_name: &str, root: &str) {
     }
     let cycles = all_cycles(&graph);
     let text: Vec<String> = cycles.iter().map(|c| show(krate_name, c)).collect();
-    assert!(cycles.is_empty(), "import cycles in {krate_name}:\n  {}", text.join("\n  "));
+    assert!(
+        cycles.is_empty(),
+        "import cycles in {krate_name}:\n  {}",
+        text.join("\n  ")
+    );
 }
 
 #[test]
@@ -448,14 +480,34 @@ fn the_checker_finds_a_cycle_through_super_and_a_child() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path();
     std::fs::create_dir_all(src.join("a")).unwrap();
-    std::fs::write(src.join("main.rs"), "mod a;\nmod b;\nfn main() { b::go(); }\n").unwrap();
-    std::fs::write(src.join("a/mod.rs"), "mod x;\npub struct T;\npub fn f() { x::g() }\n").unwrap();
-    std::fs::write(src.join("a/x.rs"), "// crate::b::nothing in a comment\nuse super::T;\npub fn g() {}\n").unwrap();
-    std::fs::write(src.join("b.rs"), "#[cfg(test)]\nmod tests { use crate::a::T; }\npub fn go() { let _ = \"crate::a\"; }\n").unwrap();
+    std::fs::write(
+        src.join("main.rs"),
+        "mod a;\nmod b;\nfn main() { b::go(); }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("a/mod.rs"),
+        "mod x;\npub struct T;\npub fn f() { x::g() }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("a/x.rs"),
+        "// crate::b::nothing in a comment\nuse super::T;\npub fn g() {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("b.rs"),
+        "#[cfg(test)]\nmod tests { use crate::a::T; }\npub fn go() { let _ = \"crate::a\"; }\n",
+    )
+    .unwrap();
     let krate = load_crate(&src.join("main.rs"));
     let graph = edges(&krate);
     let cycles: Vec<String> = all_cycles(&graph).iter().map(|c| show("t", c)).collect();
     assert_eq!(cycles, vec!["a -> a::x -> a".to_string()]);
     // Comments, strings and test-only code import nothing.
-    assert!(graph[&vec!["b".to_string()]].is_empty(), "{:?}", graph[&vec!["b".to_string()]]);
+    assert!(
+        graph[&vec!["b".to_string()]].is_empty(),
+        "{:?}",
+        graph[&vec!["b".to_string()]]
+    );
 }

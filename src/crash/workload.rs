@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rand_chacha::ChaCha8Rng;
 use wal::mem::{Ino, MemStorage};
+use wal::record::{Mark, Recorder, Trace};
 use wal::{inject, Seq, Wal};
 
-use super::record::{Mark, Recorder, Trace};
 use crate::crash_harness::{iteration_rng, random_payload};
 
 /// The directory the workloads run in (inside the in-memory filesystem).

@@ -12,10 +12,10 @@
 
 use crate::error::{CorruptKind, Error, Result};
 use crate::format;
-use crate::log::Paths;
+use crate::paths::Paths;
 use crate::scan::{FrameProblem, Scanned, Scanner};
+use crate::seq::Seq;
 use crate::storage::{OpenMode, PathKind, Storage, StorageFile};
-use crate::Seq;
 
 /// What recovery found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

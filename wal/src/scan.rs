@@ -9,8 +9,8 @@
 use std::io;
 
 use crate::format::{self, FrameHeader, FRAME_HEADER_LEN};
+use crate::seq::Seq;
 use crate::storage::StorageFile;
-use crate::Seq;
 
 const READ_CHUNK: usize = 1 << 20;
 

@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format;
-use crate::log::Paths;
+use crate::paths::Paths;
 use crate::recovery::read_safe_seq;
 use crate::scan::{Scanned, Scanner};
+use crate::seq::Seq;
 use crate::storage::{OpenMode, PathKind, StdStorage, Storage, StorageFile};
-use crate::Seq;
 
 /// Violations of one code kept in a report; the rest are only counted.
 pub const MAX_VIOLATIONS_PER_CODE: usize = 100;
