@@ -1,8 +1,8 @@
 //! Real crashes, for the cell's step 2: kill -9 of a real writer, and power loss explored.
 //!
 //! The seed's harness injects hand-made leftovers; that shows recovery discards them, not that
-//! the commit protocol survives a crash. Here a workload runs through the WAL crate's
-//! recording storage ([`wal::record`]); a written-down persistence model ([`model`], argued in `docs/crash-model.md`)
+//! the commit protocol survives a crash. Here a workload runs through a recording storage
+//! ([`wal::record`]); a written-down persistence model ([`model`], argued in `docs/crash-model.md`)
 //! turns the record into every directory content a power cut could leave; each is
 //! materialized and checked against an acknowledged-durability oracle plus R1-R5, S1 and S6
 //! ([`check`]), exhaustively up to a bound and by seeded sampling beyond ([`explore`]).
