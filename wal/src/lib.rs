@@ -4,7 +4,7 @@
 //! highest committed sequence number lives in `telemetry.safe_seq`, replaced by atomic rename.
 //! An append is acknowledged only once both are durable; recovery on open discards what was
 //! never acknowledged and refuses to silently drop anything that was. The format and protocol
-//! are specified in `docs/wal-format.md`; [`format`] is their only encoding.
+//! are specified in `docs/wal-format.md`; [`format`](mod@format) is their only encoding.
 //!
 //! Besides the log itself the crate carries what certifies it: the read-only [`verify`]er
 //! (invariants R1-R5 and JSON integrity) and the [`conformance`] suite (R1-R5, S1-S12), which

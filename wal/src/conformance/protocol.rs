@@ -2,6 +2,8 @@
 //! effect (`Recorder::failing_at`) or its leftovers are made by hand (`inject`), then recovery
 //! must give back exactly the acknowledged entries, or refuse damaged committed data.
 
+use std::path::Path;
+
 use super::support::{e, payload, seqs, Outcome, Site, SuiteStorage};
 use crate::error::{CorruptKind, Error};
 use crate::format::{FILE_HEADER_LEN, FRAME_HEADER_LEN};
@@ -55,18 +57,30 @@ pub(super) fn s2<S: SuiteStorage>(s: &Site<S>) -> Outcome {
     commit_ops(&p, before, &recorder.trace().ops)
 }
 
+/// Opens the WAL in `dir` on a machine that stops at `effect` (counted from the open), and
+/// appends entry `i`, which must fail; returns the writer that failed.
+fn append_stopped_at<S: SuiteStorage>(
+    s: &Site<S>,
+    dir: &Path,
+    effect: usize,
+    i: u64,
+) -> Result<Wal<Recorder<S>>, String> {
+    let mut wal = e(Wal::open_with(
+        Recorder::failing_at(s.storage.clone(), effect),
+        dir,
+    ))?;
+    ensure!(
+        wal.append(&payload(i)).is_err(),
+        "the append survived the injected stop"
+    );
+    Ok(wal)
+}
+
 pub(super) fn s3<S: SuiteStorage>(s: &Site<S>) -> Outcome {
     let d = s.fresh("wal")?;
     s.write_entries(&d, 4)?;
     // Stop the writer right after the frame's fdatasync: the .tmp is never created.
-    let mut wal = e(Wal::open_with(
-        Recorder::failing_at(s.storage.clone(), 2),
-        &d,
-    ))?;
-    ensure!(
-        wal.append(&payload(5)).is_err(),
-        "the append survived the injected stop"
-    );
+    let mut wal = append_stopped_at(s, &d, 2, 5)?;
     ensure!(
         matches!(wal.append(&payload(5)), Err(Error::Poisoned(_))),
         "a failed writer accepted another append"
@@ -89,15 +103,7 @@ pub(super) fn s4<S: SuiteStorage>(s: &Site<S>) -> Outcome {
     let d = s.fresh("wal")?;
     s.write_entries(&d, 2)?;
     // Stop at the rename: the new safe_seq is durable in the .tmp only.
-    let mut wal = e(Wal::open_with(
-        Recorder::failing_at(s.storage.clone(), 5),
-        &d,
-    ))?;
-    ensure!(
-        wal.append(&payload(3)).is_err(),
-        "the append survived the injected stop"
-    );
-    drop(wal);
+    drop(append_stopped_at(s, &d, 5, 3)?);
     let p = Paths::new(&d);
     ensure!(
         s.exists(&p.safe_seq_tmp),

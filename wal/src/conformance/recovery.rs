@@ -149,7 +149,7 @@ pub(super) fn s10<S: SuiteStorage>(s: &Site<S>) -> Outcome {
 /// Atomic and durable safe_seq updates, watched by a concurrent reader of the real filesystem.
 pub(super) fn s11(s: &Site<StdStorage>) -> Outcome {
     let d = s.fresh("wal")?;
-    let recorder = Recorder::new(s.storage.clone());
+    let recorder = Recorder::new(StdStorage);
     let mut wal = e(Wal::open_with(recorder.clone(), &d))?;
     let p = Paths::new(&d);
     let stop = std::sync::atomic::AtomicBool::new(false);
