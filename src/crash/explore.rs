@@ -18,11 +18,11 @@ use anyhow::{Context, Result};
 use rand::Rng;
 use serde::Serialize;
 use wal::mem::MemStorage;
+use wal::record::Trace;
 use wal::StdStorage;
 
 use super::check::{check_state, from_map, Checked, Expect, Finding};
 use super::model::{frontiers, Fate, Frontier};
-use super::record::Trace;
 use super::seeded::iteration_rng;
 use super::workload::{record, Protocol, Workload};
 

@@ -4,7 +4,7 @@
 //! [`leftovers`] is the seed's harness: it injects what a crash inside the commit protocol
 //! leaves and checks that recovery discards it; that shows recovery works, not that the commit
 //! protocol survives a crash. So a workload also runs through a recording storage
-//! ([`record`]); a written-down persistence model ([`model`], argued in `docs/crash-model.md`)
+//! ([`wal::record`]); a written-down persistence model ([`model`], argued in `docs/crash-model.md`)
 //! turns the record into every directory content a power cut could leave; each is
 //! materialized and checked against an acknowledged-durability oracle plus R1-R5, S1 and S6
 //! ([`check`]), exhaustively up to a bound and by seeded sampling beyond ([`explore`]).
@@ -21,7 +21,6 @@ pub mod explore;
 pub mod kill;
 pub mod leftovers;
 pub mod model;
-pub mod record;
 pub mod seeded;
 pub mod suite;
 pub mod workload;

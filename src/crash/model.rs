@@ -21,8 +21,8 @@ use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
 
-use super::record::{Mark, Op, Trace};
 use wal::mem::Ino;
+use wal::record::{Mark, Op, Trace};
 
 /// Torn writes are split into at most this many pieces (larger writes tear in coarser pieces).
 const MAX_PIECES: u64 = 64;

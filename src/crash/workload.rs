@@ -12,11 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rand_chacha::ChaCha8Rng;
 use wal::mem::{Ino, MemStorage};
+use wal::record::{Mark, Recorder, Trace};
 use wal::{inject, Seq, Wal};
 
-use super::record::{Mark, Recorder, Trace};
 use super::seeded::{iteration_rng, random_payload};
-
 /// The directory the workloads run in (inside the in-memory filesystem).
 pub const DIR: &str = "/wal";
 

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::Seq;
+use crate::seq::Seq;
 
 /// Why a committed frame is considered damaged.
 #[derive(Debug, Clone, PartialEq, Eq)]

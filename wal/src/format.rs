@@ -6,7 +6,7 @@
 //! of the crate never spells an offset or an endianness. Every integer is little-endian, whatever
 //! the host: `clippy::host_endian_bytes` is denied for the crate.
 
-use crate::Seq;
+use crate::seq::Seq;
 
 /// The first five bytes of `wal.log`.
 pub const MAGIC: [u8; 5] = *b"PMWAL";

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::format;
-use crate::log::Paths;
+use crate::paths::Paths;
+use crate::seq::Seq;
 use crate::storage::{OpenMode, Storage, StorageFile};
-use crate::Seq;
 
 /// Appends a well-formed frame carrying `seq` to `wal.log` without touching safe_seq, as a crash
 /// between the frame's fdatasync and the safe_seq rename leaves it. Returns the frame's length.

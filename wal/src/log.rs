@@ -10,42 +10,15 @@
 //! runs recovery again.
 
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{CorruptKind, Error, Result};
 use crate::format;
+use crate::paths::Paths;
 use crate::recovery::{self, Recovery, INDEX_EVERY};
 use crate::scan::{Scanned, Scanner};
+use crate::seq::Seq;
 use crate::storage::{OpenMode, PathKind, StdStorage, Storage, StorageFile};
-use crate::Seq;
-
-/// The paths of a WAL directory's files.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    /// The directory.
-    pub dir: PathBuf,
-    /// `wal.log`.
-    pub log: PathBuf,
-    /// `telemetry.safe_seq`.
-    pub safe_seq: PathBuf,
-    /// `telemetry.safe_seq.tmp`.
-    pub safe_seq_tmp: PathBuf,
-    /// `wal.lock`.
-    pub lock: PathBuf,
-}
-
-impl Paths {
-    /// The file paths for a WAL in `dir`.
-    pub fn new(dir: &Path) -> Paths {
-        Paths {
-            dir: dir.to_path_buf(),
-            log: dir.join(format::LOG_FILE),
-            safe_seq: dir.join(format::SAFE_SEQ_FILE),
-            safe_seq_tmp: dir.join(format::SAFE_SEQ_TMP_FILE),
-            lock: dir.join(format::LOCK_FILE),
-        }
-    }
-}
 
 /// A committed entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,6 +95,14 @@ impl MemStorage {
         }
     }
 
+    /// Removes `dir`, every directory below it and every name in them (open handles keep their
+    /// files, as on a real filesystem).
+    pub fn remove_dir_all(&self, dir: &Path) {
+        let mut fs = self.fs();
+        fs.dirs.retain(|d| !d.starts_with(dir));
+        fs.names.retain(|p, _| !p.starts_with(dir));
+    }
+
     /// Creates or replaces the contents of a file; its directory must exist.
     pub fn write_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut fs = self.fs();

@@ -12,10 +12,10 @@
 
 use crate::error::{CorruptKind, Error, Result};
 use crate::format;
-use crate::log::Paths;
+use crate::paths::Paths;
 use crate::scan::{FrameProblem, Scanned, Scanner};
+use crate::seq::Seq;
 use crate::storage::{OpenMode, PathKind, Storage, StorageFile};
-use crate::Seq;
 
 /// What recovery found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,28 +86,61 @@ pub(crate) const INDEX_EVERY: u64 = 1024;
 /// verifies the committed range, so opening reads the log once.
 pub(crate) type Index = Vec<(Seq, u64)>;
 
+/// Runs recovery on the WAL in `paths.dir`: returns the log opened for writing, what was found
+/// and done, and the read index of the committed range. The steps, in order: an interrupted
+/// safe_seq update is undone, safe_seq is read, the log is opened (or started again if its
+/// creation never became durable), the committed range is verified, the uncommitted tail cut.
 pub(crate) fn recover<S: Storage>(
     storage: &S,
     paths: &Paths,
 ) -> Result<(S::File, Recovery, Index)> {
-    let mut rec = Recovery::default();
-    let mut index = Index::new();
+    let mut rec = Recovery {
+        removed_stale_tmp: remove_stale_tmp(storage, paths)?,
+        ..Recovery::default()
+    };
+    let safe_seq = read_safe_seq(storage, paths)?;
+    rec.safe_seq = safe_seq;
+    let (mut log, len) = open_log(storage, paths, safe_seq)?;
+    if restart_unborn_log(storage, paths, &mut log, len, safe_seq)? {
+        rec.initialized_log = true;
+        rec.truncated_bytes = 0;
+        rec.end = format::FILE_HEADER_LEN;
+        return Ok((log, rec, Index::new()));
+    }
+    let (committed, index) = verify_committed(&log, len, safe_seq, paths)?;
+    rec.phantom_frames = committed.phantom_frames;
+    rec.discarded_damaged_tail = committed.damaged_tail;
+    if committed.end < len {
+        log.set_len(committed.end)
+            .map_err(Error::io("truncate", &paths.log))?;
+        log.sync_all().map_err(Error::io("fsync", &paths.log))?;
+        rec.truncated_bytes = len - committed.end;
+    }
+    rec.end = committed.end;
+    Ok((log, rec, index))
+}
+
+/// Removes a `telemetry.safe_seq.tmp` left by an interrupted safe_seq update, durably; whether
+/// there was one.
+fn remove_stale_tmp<S: Storage>(storage: &S, paths: &Paths) -> Result<bool> {
     if storage
         .kind(&paths.safe_seq_tmp)
         .map_err(Error::io("stat", &paths.safe_seq_tmp))?
-        != PathKind::Missing
+        == PathKind::Missing
     {
-        storage
-            .remove_file(&paths.safe_seq_tmp)
-            .map_err(Error::io("remove", &paths.safe_seq_tmp))?;
-        storage
-            .sync_dir(&paths.dir)
-            .map_err(Error::io("fsync", &paths.dir))?;
-        rec.removed_stale_tmp = true;
+        return Ok(false);
     }
-    let safe_seq = read_safe_seq(storage, paths)?;
-    rec.safe_seq = safe_seq;
+    storage
+        .remove_file(&paths.safe_seq_tmp)
+        .map_err(Error::io("remove", &paths.safe_seq_tmp))?;
+    storage
+        .sync_dir(&paths.dir)
+        .map_err(Error::io("fsync", &paths.dir))?;
+    Ok(true)
+}
 
+/// Opens `wal.log` for writing (creating it when nothing was committed) and returns its length.
+fn open_log<S: Storage>(storage: &S, paths: &Paths, safe_seq: Seq) -> Result<(S::File, u64)> {
     let log_kind = storage
         .kind(&paths.log)
         .map_err(Error::io("stat", &paths.log))?;
@@ -125,17 +158,28 @@ pub(crate) fn recover<S: Storage>(
             path: paths.log.clone(),
         });
     }
-    let mut log = storage
+    let log = storage
         .open(&paths.log, OpenMode::ReadWrite)
         .map_err(Error::io("open", &paths.log))?;
     let len = log.len().map_err(Error::io("stat", &paths.log))?;
+    Ok((log, len))
+}
 
+/// Checks the log's file header. A new log whose header never became durable (nothing was
+/// committed) is started again, durably, and `true` returned; any other bad header is not a WAL.
+fn restart_unborn_log<S: Storage>(
+    storage: &S,
+    paths: &Paths,
+    log: &mut S::File,
+    len: u64,
+    safe_seq: Seq,
+) -> Result<bool> {
     let mut header = [0u8; format::FILE_HEADER_LEN as usize];
     let have = (len.min(format::FILE_HEADER_LEN)) as usize;
     log.read_exact_at(&mut header[..have], 0)
         .map_err(Error::io("read", &paths.log))?;
     match format::check_file_header(&header[..have]) {
-        Ok(()) => {}
+        Ok(()) => Ok(false),
         // A new log whose header never became durable: nothing was committed, start it again.
         // Its length may have reached the disk without its bytes (zeros, as on xfs).
         Err(format::HeaderProblem::Short(_) | format::HeaderProblem::BadMagic(_))
@@ -150,26 +194,52 @@ pub(crate) fn recover<S: Storage>(
             storage
                 .sync_dir(&paths.dir)
                 .map_err(Error::io("fsync", &paths.dir))?;
-            rec.initialized_log = true;
-            rec.truncated_bytes = 0;
-            rec.end = format::FILE_HEADER_LEN;
-            return Ok((log, rec, index));
+            Ok(true)
         }
-        Err(e) => {
-            return Err(Error::NotAWal {
-                path: paths.log.clone(),
-                reason: e.to_string(),
-            })
-        }
+        Err(e) => Err(Error::NotAWal {
+            path: paths.log.clone(),
+            reason: e.to_string(),
+        }),
     }
+}
 
-    let mut scanner = Scanner::with_end(&log, format::FILE_HEADER_LEN, len);
+/// What the scan of the log found after the committed range.
+struct Committed {
+    /// End of the last committed frame.
+    end: u64,
+    /// Well-formed frames past safe_seq.
+    phantom_frames: u64,
+    /// Whether a damaged or incomplete frame was found past the committed range.
+    damaged_tail: bool,
+}
+
+/// Scans the log once: every frame up to safe_seq must be there, in order and intact (else
+/// [`Error::Corrupt`]); what follows is counted as phantoms or a damaged tail. Builds the read
+/// index of the committed range on the way.
+fn verify_committed<F: StorageFile>(
+    log: &F,
+    len: u64,
+    safe_seq: Seq,
+    paths: &Paths,
+) -> Result<(Committed, Index)> {
+    let mut scanner = Scanner::with_end(log, format::FILE_HEADER_LEN, len);
     #[cfg(feature = "defects")]
     if crate::defects::active(crate::defects::Defect::RecoveryTrustsFrameWithoutChecksum) {
         scanner.trust_checksums();
     }
+    let mut index = Index::new();
+    let mut found = Committed {
+        end: format::FILE_HEADER_LEN,
+        phantom_frames: 0,
+        damaged_tail: false,
+    };
     let mut expect = Seq::FIRST;
-    let mut end = format::FILE_HEADER_LEN;
+    let corrupt = |seq, offset, kind| Error::Corrupt {
+        seq,
+        offset,
+        kind,
+        path: paths.log.clone(),
+    };
     loop {
         let offset = scanner.position();
         match scanner
@@ -179,63 +249,41 @@ pub(crate) fn recover<S: Storage>(
             None => break,
             Some(Scanned::Frame { seq, .. }) if expect <= safe_seq => {
                 if seq != expect {
-                    return Err(Error::Corrupt {
-                        seq: expect,
-                        offset,
-                        kind: CorruptKind::OutOfOrder(seq),
-                        path: paths.log.clone(),
-                    });
+                    return Err(corrupt(expect, offset, CorruptKind::OutOfOrder(seq)));
                 }
                 if (seq.get() - 1).is_multiple_of(INDEX_EVERY) {
                     index.push((seq, offset));
                 }
-                end = scanner.position();
+                found.end = scanner.position();
                 expect = seq.next().ok_or(Error::SeqOverflow)?;
             }
             Some(Scanned::Frame { .. }) => {
                 // Past the committed range: everything from here on was never acknowledged.
-                rec.phantom_frames += 1;
+                found.phantom_frames += 1;
                 while let Some(item) = scanner
                     .next_frame()
                     .map_err(Error::io("read", &paths.log))?
                 {
                     match item {
-                        Scanned::Frame { .. } => rec.phantom_frames += 1,
-                        Scanned::Bad { .. } => rec.discarded_damaged_tail = true,
+                        Scanned::Frame { .. } => found.phantom_frames += 1,
+                        Scanned::Bad { .. } => found.damaged_tail = true,
                     }
                 }
                 break;
             }
             Some(Scanned::Bad { problem, .. }) => {
                 if expect <= safe_seq {
-                    return Err(Error::Corrupt {
-                        seq: expect,
-                        offset,
-                        kind: corrupt_kind(problem),
-                        path: paths.log.clone(),
-                    });
+                    return Err(corrupt(expect, offset, corrupt_kind(problem)));
                 }
-                rec.discarded_damaged_tail = true;
+                found.damaged_tail = true;
                 break;
             }
         }
     }
     if expect <= safe_seq {
-        return Err(Error::Corrupt {
-            seq: expect,
-            offset: end,
-            kind: CorruptKind::Missing,
-            path: paths.log.clone(),
-        });
+        return Err(corrupt(expect, found.end, CorruptKind::Missing));
     }
-    if end < len {
-        log.set_len(end)
-            .map_err(Error::io("truncate", &paths.log))?;
-        log.sync_all().map_err(Error::io("fsync", &paths.log))?;
-        rec.truncated_bytes = len - end;
-    }
-    rec.end = end;
-    Ok((log, rec, index))
+    Ok((found, index))
 }
 
 /// A short header that a crash during the log's creation could leave: a prefix of the real one,

@@ -9,8 +9,8 @@
 use std::io;
 
 use crate::format::{self, FrameHeader, FRAME_HEADER_LEN};
+use crate::seq::Seq;
 use crate::storage::StorageFile;
-use crate::Seq;
 
 const READ_CHUNK: usize = 1 << 20;
 
@@ -83,17 +83,7 @@ pub struct Scanner<'f, F: StorageFile> {
 impl<'f, F: StorageFile> Scanner<'f, F> {
     /// A scanner starting at `offset` and ending at the file's current length.
     pub fn new(file: &'f F, offset: u64) -> io::Result<Self> {
-        let end = file.len()?;
-        Ok(Scanner {
-            file,
-            pos: offset,
-            end,
-            buf: Vec::new(),
-            buf_off: offset,
-            done: false,
-            #[cfg(feature = "defects")]
-            trust_checksums: false,
-        })
+        Ok(Scanner::with_end(file, offset, file.len()?))
     }
 
     /// A scanner with a known end (no length query).

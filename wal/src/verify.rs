@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format;
-use crate::log::Paths;
+use crate::paths::Paths;
 use crate::recovery::read_safe_seq;
-use crate::scan::{Scanned, Scanner};
+use crate::scan::{FrameProblem, Scanned, Scanner};
+use crate::seq::Seq;
 use crate::storage::{OpenMode, PathKind, StdStorage, Storage, StorageFile};
-use crate::Seq;
 
 /// Violations of one code kept in a report; the rest are only counted.
 pub const MAX_VIOLATIONS_PER_CODE: usize = 100;
@@ -176,30 +176,70 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<Report> {
 /// Verifies the WAL in `dir` through `storage`, reading only.
 pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
     let paths = Paths::new(dir);
+    check_is_wal_dir(storage, &paths)?;
+    let safe_seq = read_safe_seq(storage, &paths)?;
+    let (log, len) = open_log(storage, &paths)?;
+    let mut report = Report {
+        safe_seq,
+        frames: 0,
+        max_seq: Seq::ZERO,
+        log_bytes: len,
+        invariants: BTreeMap::new(),
+        violations: Vec::new(),
+        violation_counts: BTreeMap::new(),
+        invariant_counts: BTreeMap::new(),
+    };
+    let mut walk = FrameWalk {
+        safe_seq,
+        prev: None,
+        saw_safe: false,
+    };
+    let mut scanner = Scanner::with_end(&log, format::FILE_HEADER_LEN, len);
+    while let Some(item) = scanner
+        .next_frame()
+        .map_err(Error::io("read", &paths.log))?
+    {
+        match item {
+            Scanned::Frame {
+                offset,
+                seq,
+                payload,
+            } => walk.frame(&mut report, offset, seq, payload),
+            Scanned::Bad {
+                offset, problem, ..
+            } => walk.bad_frame(&mut report, offset, problem),
+        }
+    }
+    walk.check_safe_seq(&mut report);
+    report.judge_invariants();
+    Ok(report)
+}
+
+/// Refuses anything but a directory holding a `wal.log` file: short of that there is nothing
+/// to verify.
+fn check_is_wal_dir<S: Storage>(storage: &S, paths: &Paths) -> Result<()> {
+    let dir = &paths.dir;
     match storage.kind(dir).map_err(Error::io("stat", dir))? {
         PathKind::Dir => {}
         PathKind::Missing => return Err(Error::NotFound(dir.to_path_buf())),
         PathKind::File => return Err(Error::NotADirectory(dir.to_path_buf())),
     }
-    match storage
+    let reason = match storage
         .kind(&paths.log)
         .map_err(Error::io("stat", &paths.log))?
     {
-        PathKind::File => {}
-        PathKind::Missing => {
-            return Err(Error::NotAWal {
-                path: paths.log.clone(),
-                reason: "the file does not exist".into(),
-            })
-        }
-        PathKind::Dir => {
-            return Err(Error::NotAWal {
-                path: paths.log.clone(),
-                reason: "it is a directory".into(),
-            })
-        }
-    }
-    let safe_seq = read_safe_seq(storage, &paths)?;
+        PathKind::File => return Ok(()),
+        PathKind::Missing => "the file does not exist",
+        PathKind::Dir => "it is a directory",
+    };
+    Err(Error::NotAWal {
+        path: paths.log.clone(),
+        reason: reason.into(),
+    })
+}
+
+/// Opens `wal.log` read-only and checks its file header; returns it and its length.
+fn open_log<S: Storage>(storage: &S, paths: &Paths) -> Result<(S::File, u64)> {
     let log = storage
         .open(&paths.log, OpenMode::Read)
         .map_err(Error::io("open", &paths.log))?;
@@ -212,135 +252,138 @@ pub fn verify_with<S: Storage>(storage: &S, dir: &Path) -> Result<Report> {
         path: paths.log.clone(),
         reason: e.to_string(),
     })?;
+    Ok((log, len))
+}
 
-    let mut report = Report {
-        safe_seq,
-        frames: 0,
-        max_seq: Seq::ZERO,
-        log_bytes: len,
-        invariants: BTreeMap::new(),
-        violations: Vec::new(),
-        violation_counts: BTreeMap::new(),
-        invariant_counts: BTreeMap::new(),
-    };
-    let mut prev: Option<Seq> = None;
-    let mut saw_safe = false;
-    let mut scanner = Scanner::with_end(&log, format::FILE_HEADER_LEN, len);
-    while let Some(item) = scanner
-        .next_frame()
-        .map_err(Error::io("read", &paths.log))?
-    {
-        match item {
-            Scanned::Frame {
-                offset,
-                seq,
-                payload,
-            } => {
-                report.frames += 1;
-                report.max_seq = report.max_seq.max(seq);
-                match prev {
-                    None if seq != Seq::FIRST => report.add(
-                        Code::FirstSeqNotOne,
-                        Invariant::R1FirstSeqIsOne,
-                        || format!("the first frame has seq {seq}, not 1"),
-                        Some(seq),
-                        Some(offset),
-                    ),
-                    Some(p) if p.next() != Some(seq) => report.add(
-                        Code::SeqGap,
-                        Invariant::R2SeqContiguous,
-                        || format!("seq {seq} follows seq {p}"),
-                        Some(seq),
-                        Some(offset),
-                    ),
-                    _ => {}
-                }
-                if seq == safe_seq {
-                    saw_safe = true;
-                }
-                if seq > safe_seq {
-                    report.add(
-                        Code::PhantomEntry,
-                        Invariant::R5NoPhantoms,
-                        || format!("frame with seq {seq} is beyond safe_seq {safe_seq}"),
-                        Some(seq),
-                        Some(offset),
-                    );
-                }
-                if let Err(e) = format::check_json(payload) {
-                    report.add(
-                        Code::JsonCorrupt,
-                        Invariant::NoJsonCorruption,
-                        || format!("the payload of seq {seq} is not JSON: {e}"),
-                        Some(seq),
-                        Some(offset),
-                    );
-                }
-                prev = Some(seq);
-            }
-            Scanned::Bad {
-                offset, problem, ..
-            } => {
-                let expect = prev.and_then(Seq::next).unwrap_or(Seq::FIRST);
-                let invariant = if expect == Seq::FIRST {
-                    Invariant::R1FirstSeqIsOne
-                } else if expect <= safe_seq {
-                    Invariant::R2SeqContiguous
-                } else {
-                    Invariant::R5NoPhantoms
-                };
-                let committed = if expect <= safe_seq {
-                    "committed"
-                } else {
-                    "uncommitted"
-                };
-                report.add(
-                    Code::FrameCorrupt,
-                    invariant,
-                    || format!("{committed} frame expected to carry seq {expect} at offset {offset}: {problem}"),
-                    Some(expect),
-                    Some(offset),
-                );
-            }
+/// What the verifier remembers from one frame to the next as it streams the log.
+struct FrameWalk {
+    safe_seq: Seq,
+    /// The seq of the last well-formed frame.
+    prev: Option<Seq>,
+    /// Whether a frame carried safe_seq.
+    saw_safe: bool,
+}
+
+impl FrameWalk {
+    /// A well-formed frame: R1 (first seq), R2 (contiguous), R5 (no phantom), JSON.
+    fn frame(&mut self, report: &mut Report, offset: u64, seq: Seq, payload: &[u8]) {
+        let safe_seq = self.safe_seq;
+        report.frames += 1;
+        report.max_seq = report.max_seq.max(seq);
+        match self.prev {
+            None if seq != Seq::FIRST => report.add(
+                Code::FirstSeqNotOne,
+                Invariant::R1FirstSeqIsOne,
+                || format!("the first frame has seq {seq}, not 1"),
+                Some(seq),
+                Some(offset),
+            ),
+            Some(p) if p.next() != Some(seq) => report.add(
+                Code::SeqGap,
+                Invariant::R2SeqContiguous,
+                || format!("seq {seq} follows seq {p}"),
+                Some(seq),
+                Some(offset),
+            ),
+            _ => {}
+        }
+        if seq == safe_seq {
+            self.saw_safe = true;
+        }
+        if seq > safe_seq {
+            report.add(
+                Code::PhantomEntry,
+                Invariant::R5NoPhantoms,
+                || format!("frame with seq {seq} is beyond safe_seq {safe_seq}"),
+                Some(seq),
+                Some(offset),
+            );
+        }
+        if let Err(e) = format::check_json(payload) {
+            report.add(
+                Code::JsonCorrupt,
+                Invariant::NoJsonCorruption,
+                || format!("the payload of seq {seq} is not JSON: {e}"),
+                Some(seq),
+                Some(offset),
+            );
+        }
+        self.prev = Some(seq);
+    }
+
+    /// A damaged frame, the last the scan reads: it breaks the invariant of the seq it should
+    /// have carried (R1 for the first, R2 inside the committed range, R5 past it).
+    fn bad_frame(&self, report: &mut Report, offset: u64, problem: FrameProblem) {
+        let safe_seq = self.safe_seq;
+        let expect = self.prev.and_then(Seq::next).unwrap_or(Seq::FIRST);
+        let invariant = if expect == Seq::FIRST {
+            Invariant::R1FirstSeqIsOne
+        } else if expect <= safe_seq {
+            Invariant::R2SeqContiguous
+        } else {
+            Invariant::R5NoPhantoms
+        };
+        let committed = if expect <= safe_seq {
+            "committed"
+        } else {
+            "uncommitted"
+        };
+        report.add(
+            Code::FrameCorrupt,
+            invariant,
+            || format!("{committed} frame expected to carry seq {expect} at offset {offset}: {problem}"),
+            Some(expect),
+            Some(offset),
+        );
+    }
+
+    /// After the last frame: R3 (safe_seq is not ahead of the log) and R4 (its frame exists).
+    fn check_safe_seq(&self, report: &mut Report) {
+        let safe_seq = self.safe_seq;
+        if safe_seq > report.max_seq {
+            let max_seq = report.max_seq;
+            report.add(
+                Code::SafeseqAhead,
+                Invariant::R3SafeSeqLeMaxSeq,
+                || format!("safe_seq is {safe_seq} but the highest seq in the log is {max_seq}"),
+                Some(safe_seq),
+                None,
+            );
+        }
+        if safe_seq > Seq::ZERO && !self.saw_safe {
+            report.add(
+                Code::SafeseqFrameMissing,
+                Invariant::R4SafeSeqFrameExists,
+                || format!("no frame carries safe_seq {safe_seq}"),
+                Some(safe_seq),
+                None,
+            );
         }
     }
-    if safe_seq > report.max_seq {
-        let max_seq = report.max_seq;
-        report.add(
-            Code::SafeseqAhead,
-            Invariant::R3SafeSeqLeMaxSeq,
-            || format!("safe_seq is {safe_seq} but the highest seq in the log is {max_seq}"),
-            Some(safe_seq),
-            None,
-        );
+}
+
+impl Report {
+    /// Fills in each invariant's verdict from the violations: the first one's message, and how
+    /// many more there were.
+    fn judge_invariants(&mut self) {
+        for inv in Invariant::ALL {
+            let mut broken = self.violations.iter().filter(|v| v.invariant == inv);
+            let check = match broken.next() {
+                None => Check {
+                    pass: true,
+                    msg: "ok".into(),
+                },
+                Some(first) => {
+                    let more = self.invariant_counts.get(&inv).copied().unwrap_or(1) - 1;
+                    let msg = if more == 0 {
+                        first.msg.clone()
+                    } else {
+                        format!("{} (and {more} more)", first.msg)
+                    };
+                    Check { pass: false, msg }
+                }
+            };
+            self.invariants.insert(inv, check);
+        }
     }
-    if safe_seq > Seq::ZERO && !saw_safe {
-        report.add(
-            Code::SafeseqFrameMissing,
-            Invariant::R4SafeSeqFrameExists,
-            || format!("no frame carries safe_seq {safe_seq}"),
-            Some(safe_seq),
-            None,
-        );
-    }
-    for inv in Invariant::ALL {
-        let mut broken = report.violations.iter().filter(|v| v.invariant == inv);
-        let check = match broken.next() {
-            None => Check {
-                pass: true,
-                msg: "ok".into(),
-            },
-            Some(first) => {
-                let more = report.invariant_counts.get(&inv).copied().unwrap_or(1) - 1;
-                let msg = if more == 0 {
-                    first.msg.clone()
-                } else {
-                    format!("{} (and {more} more)", first.msg)
-                };
-                Check { pass: false, msg }
-            }
-        };
-        report.invariants.insert(inv, check);
-    }
-    Ok(report)
 }

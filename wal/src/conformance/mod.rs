@@ -1,27 +1,34 @@
-//! The conformance suite: R1-R5, JSON integrity and S1-S12, checked on a real directory.
+//! The conformance suite: R1-R5, JSON integrity and S1-S12, checked through the storage seam.
 //!
 //! The same checks run under `cargo test` and as step 1 of every matrix cell, so they run on
 //! the architecture and filesystem being certified, not only on the developer's machine. Each
-//! check works in its own subdirectory of the directory it is given, through the real
-//! filesystem; crash windows are reproduced by stopping the writer at a chosen operation
-//! ([`crate::trace::Traced`]) or by leaving what an interrupted writer leaves ([`crate::inject`]).
+//! check works in its own subdirectory of the directory it is given; crash windows are
+//! reproduced by stopping the writer at a chosen effect ([`crate::record::Recorder`]) or by
+//! leaving what an interrupted writer leaves ([`crate::inject`]).
+//!
+//! Every check is generic over the storage: [`run_all`] runs the suite on the real filesystem
+//! (what a cell certifies), [`run_all_in_memory`] on [`MemStorage`], so the suite also pins down
+//! the in-memory filesystem the crash explorer relies on. A check whose claim is about the real
+//! filesystem itself (S11: a concurrent reader never sees a partial safe_seq through an atomic
+//! rename) runs on the real filesystem only; S10's cross-process half needs another process and
+//! so runs only where a lock probe is given, which is the real filesystem.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::mem::MemStorage;
 use crate::storage::StdStorage;
-use crate::verify::{self, Invariant};
-use crate::{read_safe_seq, Paths, Seq, Wal};
 
-/// A check's outcome.
-pub type Outcome = Result<(), String>;
+#[macro_use]
+mod support;
+mod protocol;
+mod recovery;
+mod structure;
 
-/// Asks another process to open the WAL in a directory; `Ok(true)` when that open was refused
-/// because of the lock.
-pub type LockProbe<'a> = &'a dyn Fn(&Path) -> Result<bool, String>;
+pub use support::{payload, LockProbe, Outcome};
+use support::{Site, SuiteStorage};
 
 /// One check of the suite.
 pub struct Check {
@@ -29,7 +36,40 @@ pub struct Check {
     pub id: &'static str,
     /// What it claims.
     pub claim: &'static str,
-    run: fn(&Path, Option<LockProbe>) -> Outcome,
+    on_std: fn(&Site<StdStorage>) -> Outcome,
+    /// `None` for a claim about the real filesystem itself.
+    on_mem: Option<fn(&Site<MemStorage>) -> Outcome>,
+}
+
+impl Check {
+    /// Whether the check also runs on the in-memory filesystem.
+    pub fn runs_in_memory(&self) -> bool {
+        self.on_mem.is_some()
+    }
+}
+
+/// A check generic over the storage, run on both.
+macro_rules! check {
+    ($id:literal, $claim:literal, $run:path) => {
+        Check {
+            id: $id,
+            claim: $claim,
+            on_std: $run,
+            on_mem: Some($run),
+        }
+    };
+}
+
+/// A check of the real filesystem only.
+macro_rules! real_fs_check {
+    ($id:literal, $claim:literal, $run:path) => {
+        Check {
+            id: $id,
+            claim: $claim,
+            on_std: $run,
+            on_mem: None,
+        }
+    };
 }
 
 /// The result of one check.
@@ -49,118 +89,145 @@ pub struct CheckResult {
 
 /// Every check, in order.
 pub const CHECKS: &[Check] = &[
-    Check {
-        id: "R1",
-        claim: "the first frame's seq is 1",
-        run: structure::r1,
-    },
-    Check {
-        id: "R2",
-        claim: "seqs are contiguous in the committed range",
-        run: structure::r2,
-    },
-    Check {
-        id: "R3",
-        claim: "safe_seq never exceeds the highest seq in the log",
-        run: structure::r3,
-    },
-    Check {
-        id: "R4",
-        claim: "the frame at safe_seq exists",
-        run: structure::r4,
-    },
-    Check {
-        id: "R5",
-        claim: "no frame has seq > safe_seq after recovery",
-        run: structure::r5,
-    },
-    Check {
-        id: "JSON",
-        claim: "every committed payload parses as JSON; non-JSON is refused",
-        run: structure::json,
-    },
-    Check {
-        id: "S1",
-        claim: "after recovery the on-disk safe_seq equals the committed entries",
-        run: protocol::s1,
-    },
-    Check {
-        id: "S2",
-        claim: "append returns only after frame and safe_seq are durable",
-        run: protocol::s2,
-    },
-    Check {
-        id: "S3",
-        claim: "a crash between frame write and safe_seq update leaves one phantom, discarded",
-        run: protocol::s3,
-    },
-    Check {
-        id: "S4",
-        claim: "a crash during the safe_seq update keeps the old safe_seq and removes the .tmp",
-        run: protocol::s4,
-    },
-    Check {
-        id: "S5",
-        claim: "a torn tail frame past safe_seq is truncated",
-        run: protocol::s5,
-    },
-    Check {
-        id: "S6",
-        claim: "a damaged committed frame is reported, never silently dropped",
-        run: protocol::s6,
-    },
-    Check {
-        id: "S7",
-        claim: "recovery is idempotent and a crash during recovery is safe",
-        run: recovery::s7,
-    },
-    Check {
-        id: "S8",
-        claim: "after recovery the next seq is safe_seq + 1",
-        run: recovery::s8,
-    },
-    Check {
-        id: "S9",
-        claim: "read_from(k) yields exactly the committed entries >= k, in order",
-        run: recovery::s9,
-    },
-    Check {
-        id: "S10",
-        claim: "one writer per directory (the lock)",
-        run: recovery::s10,
-    },
-    Check {
-        id: "S11",
-        claim: "safe_seq updates are atomic and durable (rename + directory fsync)",
-        run: recovery::s11,
-    },
-    Check {
-        id: "S12",
-        claim: "payloads round-trip byte for byte",
-        run: recovery::s12,
-    },
+    check!("R1", "the first frame's seq is 1", structure::r1),
+    check!(
+        "R2",
+        "seqs are contiguous in the committed range",
+        structure::r2
+    ),
+    check!(
+        "R3",
+        "safe_seq never exceeds the highest seq in the log",
+        structure::r3
+    ),
+    check!("R4", "the frame at safe_seq exists", structure::r4),
+    check!(
+        "R5",
+        "no frame has seq > safe_seq after recovery",
+        structure::r5
+    ),
+    check!(
+        "JSON",
+        "every committed payload parses as JSON; non-JSON is refused",
+        structure::json
+    ),
+    check!(
+        "S1",
+        "after recovery the on-disk safe_seq equals the committed entries",
+        protocol::s1
+    ),
+    check!(
+        "S2",
+        "append returns only after frame and safe_seq are durable",
+        protocol::s2
+    ),
+    check!(
+        "S3",
+        "a crash between frame write and safe_seq update leaves one phantom, discarded",
+        protocol::s3
+    ),
+    check!(
+        "S4",
+        "a crash during the safe_seq update keeps the old safe_seq and removes the .tmp",
+        protocol::s4
+    ),
+    check!(
+        "S5",
+        "a torn tail frame past safe_seq is truncated",
+        protocol::s5
+    ),
+    check!(
+        "S6",
+        "a damaged committed frame is reported, never silently dropped",
+        protocol::s6
+    ),
+    check!(
+        "S7",
+        "recovery is idempotent and a crash during recovery is safe",
+        recovery::s7
+    ),
+    check!(
+        "S8",
+        "after recovery the next seq is safe_seq + 1",
+        recovery::s8
+    ),
+    check!(
+        "S9",
+        "read_from(k) yields exactly the committed entries >= k, in order",
+        recovery::s9
+    ),
+    check!("S10", "one writer per directory (the lock)", recovery::s10),
+    real_fs_check!(
+        "S11",
+        "safe_seq updates are atomic and durable (rename + directory fsync)",
+        recovery::s11
+    ),
+    check!("S12", "payloads round-trip byte for byte", recovery::s12),
 ];
 
-/// Runs every check under `dir` (which must exist and be empty enough for subdirectories named
-/// after the checks). `probe`, when given, checks the lock from another process too.
+/// Runs every check under `dir` on the real filesystem (`dir` must exist and be empty enough for
+/// subdirectories named after the checks). `probe`, when given, checks the lock from another
+/// process too.
 pub fn run_all(dir: &Path, probe: Option<LockProbe>) -> Vec<CheckResult> {
-    CHECKS.iter().map(|c| run_one(c, dir, probe)).collect()
+    CHECKS
+        .iter()
+        .map(|c| run_one(c, c.on_std, &StdStorage, dir, probe))
+        .collect()
 }
 
-/// Runs one check, by id, under `dir`.
+/// Runs one check, by id, under `dir` on the real filesystem.
 pub fn run_id(id: &str, dir: &Path, probe: Option<LockProbe>) -> Option<CheckResult> {
     CHECKS
         .iter()
         .find(|c| c.id == id)
-        .map(|c| run_one(c, dir, probe))
+        .map(|c| run_one(c, c.on_std, &StdStorage, dir, probe))
 }
 
-fn run_one(c: &Check, dir: &Path, probe: Option<LockProbe>) -> CheckResult {
+/// The in-memory filesystem's directory the suite runs under.
+const MEM_DIR: &str = "/conformance";
+
+/// Runs every check that is not about the real filesystem itself on a fresh in-memory
+/// filesystem; the others are left out.
+pub fn run_all_in_memory() -> Vec<CheckResult> {
+    let mem = MemStorage::new();
+    CHECKS
+        .iter()
+        .filter_map(|c| Some(run_one(c, c.on_mem?, &mem, Path::new(MEM_DIR), None)))
+        .collect()
+}
+
+/// Runs one check, by id, on a fresh in-memory filesystem; `None` for an unknown id or a check
+/// of the real filesystem only.
+pub fn run_id_in_memory(id: &str) -> Option<CheckResult> {
+    let c = CHECKS.iter().find(|c| c.id == id)?;
+    Some(run_one(
+        c,
+        c.on_mem?,
+        &MemStorage::new(),
+        Path::new(MEM_DIR),
+        None,
+    ))
+}
+
+fn run_one<S: SuiteStorage>(
+    c: &Check,
+    run: fn(&Site<S>) -> Outcome,
+    storage: &S,
+    dir: &Path,
+    probe: Option<LockProbe>,
+) -> CheckResult {
     let started = Instant::now();
     let sub = dir.join(format!("conformance-{}", c.id));
-    let outcome = std::fs::create_dir_all(&sub)
+    let outcome = storage
+        .create_dir_all(&sub)
         .map_err(|e| format!("cannot create {}: {e}", sub.display()))
-        .and_then(|()| (c.run)(&sub, probe));
+        .and_then(|()| {
+            run(&Site {
+                storage: storage.clone(),
+                dir: sub,
+                probe,
+            })
+        });
     CheckResult {
         id: c.id,
         claim: c.claim,
@@ -168,77 +235,4 @@ fn run_one(c: &Check, dir: &Path, probe: Option<LockProbe>) -> CheckResult {
         msg: outcome.err().unwrap_or_else(|| "ok".into()),
         millis: started.elapsed().as_millis() as u64,
     }
-}
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
-
-mod protocol;
-mod recovery;
-mod structure;
-
-pub(super) fn e<T>(r: Result<T, Error>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
-}
-
-/// A deterministic, varied JSON payload for entry `i`.
-pub fn payload(i: u64) -> Vec<u8> {
-    format!(
-        r#"{{"i":{i},"metric":"cpu.load","value":{}.{},"tags":["host-{}","ünï"]}}"#,
-        i * 7 % 100,
-        i % 10,
-        i % 3
-    )
-    .into_bytes()
-}
-
-pub(super) fn fresh(dir: &Path, name: &str) -> Result<PathBuf, String> {
-    let d = dir.join(name);
-    if d.exists() {
-        std::fs::remove_dir_all(&d).map_err(|e| format!("cannot clear {}: {e}", d.display()))?;
-    }
-    std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-    Ok(d)
-}
-
-pub(super) fn write_entries(dir: &Path, n: u64) -> Result<(), String> {
-    let mut wal = e(Wal::open(dir))?;
-    for i in 1..=n {
-        let s = e(wal.append(&payload(i)))?;
-        ensure!(s == Seq::new(i), "append {i} returned seq {s}");
-    }
-    Ok(())
-}
-
-/// Appends a phantom frame (written, never committed) with `seq` and the payload of entry `i`.
-pub(super) fn phantom(dir: &Path, seq: u64, i: u64) -> Outcome {
-    e(crate::inject::phantom_frame(
-        &StdStorage,
-        dir,
-        Seq::new(seq),
-        &payload(i),
-    ))
-    .map(drop)
-}
-
-pub(super) fn seqs(wal: &Wal, from: Seq) -> Result<Vec<u64>, String> {
-    wal.read_from(from)
-        .map(|r| r.map(|en| en.seq.get()).map_err(|e| e.to_string()))
-        .collect()
-}
-
-pub(super) fn on_disk_safe_seq(dir: &Path) -> Result<u64, String> {
-    e(read_safe_seq(&StdStorage, &Paths::new(dir))).map(Seq::get)
-}
-
-pub(super) fn holds(dir: &Path, inv: Invariant) -> Outcome {
-    let r = e(verify::verify_dir(dir))?;
-    let c = &r.invariants[&inv];
-    ensure!(c.pass, "{} does not hold: {}", inv.key(), c.msg);
-    Ok(())
 }

@@ -1,30 +1,29 @@
 //! S1-S6: the commit protocol and its crash windows. The writer is stopped at a chosen
-//! operation (`Traced`) or its leftovers are made by hand (`inject`), then recovery must give
-//! back exactly the acknowledged entries, or refuse damaged committed data.
+//! effect (`Recorder::failing_at`) or its leftovers are made by hand (`inject`), then recovery
+//! must give back exactly the acknowledged entries, or refuse damaged committed data.
 
 use std::path::Path;
 
-use super::{
-    e, fresh, on_disk_safe_seq, payload, phantom, seqs, write_entries, LockProbe, Outcome,
-};
+use super::support::{e, payload, seqs, Outcome, Site, SuiteStorage};
 use crate::error::{CorruptKind, Error};
 use crate::format::{FILE_HEADER_LEN, FRAME_HEADER_LEN};
 use crate::inject;
-use crate::storage::StdStorage;
-use crate::trace::{Op, Traced};
-use crate::verify::{self, Code};
-use crate::{Paths, Seq, Wal};
+use crate::log::Wal;
+use crate::paths::Paths;
+use crate::record::{Op, Recorder};
+use crate::seq::Seq;
+use crate::verify::Code;
 
-pub(super) fn s1(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    write_entries(&d, 6)?;
-    phantom(&d, 7, 7)?;
-    let wal = e(Wal::open(&d))?;
+pub(super) fn s1<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    s.write_entries(&d, 6)?;
+    s.phantom(&d, 7, 7)?;
+    let wal = s.open(&d)?;
     let n = seqs(&wal, Seq::ZERO)?.len() as u64;
     ensure!(
-        on_disk_safe_seq(&d)? == n,
+        s.on_disk_safe_seq(&d)? == n,
         "on-disk safe_seq {} but {n} committed entries",
-        on_disk_safe_seq(&d)?
+        s.on_disk_safe_seq(&d)?
     );
     ensure!(n == 6, "{n} entries survived, not 6");
     Ok(())
@@ -32,47 +31,62 @@ pub(super) fn s1(dir: &Path, _: Option<LockProbe>) -> Outcome {
 
 /// The effects one append must make, in order.
 fn commit_ops(p: &Paths, from: usize, ops: &[Op]) -> Outcome {
-    let kinds: Vec<String> = ops[from..].iter().map(|o| format!("{o:?}")).collect();
+    let kinds: Vec<String> = ops[from..].iter().map(Op::describe).collect();
     let ok = matches!(&ops[from..], [
-        Op::Write { path: w, .. }, Op::SyncData(sd),
-        Op::Open(t, _), Op::Write { path: tw, .. }, Op::SyncAll(ts),
-        Op::Rename(rf, rt), Op::SyncDir(dd),
+        Op::Write { path: w, .. }, Op::Sync { path: sd, full: false, .. },
+        Op::Create { path: t, .. }, Op::Write { path: tw, .. }, Op::Sync { path: ts, full: true, .. },
+        Op::Rename { from: rf, to: rt, .. }, Op::SyncDir { dir: dd },
     ] if *w == p.log && *sd == p.log && *t == p.safe_seq_tmp && *tw == p.safe_seq_tmp
         && *ts == p.safe_seq_tmp && *rf == p.safe_seq_tmp && *rt == p.safe_seq && *dd == p.dir);
     ensure!(ok, "append's effects were {kinds:?}");
     Ok(())
 }
 
-pub(super) fn s2(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    let traced = Traced::new(StdStorage);
-    let mut wal = e(Wal::open_with(traced.clone(), &d))?;
+pub(super) fn s2<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    let recorder = Recorder::new(s.storage.clone());
+    let mut wal = e(Wal::open_with(recorder.clone(), &d))?;
     let p = Paths::new(&d);
     for i in 1..=3 {
-        let before = traced.ops().len();
+        let before = recorder.op_count();
         e(wal.append(&payload(i)))?;
-        commit_ops(&p, before, &traced.ops())?;
+        commit_ops(&p, before, &recorder.trace().ops)?;
     }
-    let before = traced.ops().len();
+    let before = recorder.op_count();
     e(wal.append_batch(&[payload(4), payload(5)]))?;
-    commit_ops(&p, before, &traced.ops())
+    commit_ops(&p, before, &recorder.trace().ops)
 }
 
-pub(super) fn s3(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    write_entries(&d, 4)?;
-    // Stop the writer right after the frame's fdatasync: the .tmp is never created.
-    let mut wal = e(Wal::open_with(Traced::failing_at(StdStorage, 2), &d))?;
+/// Opens the WAL in `dir` on a machine that stops at `effect` (counted from the open), and
+/// appends entry `i`, which must fail; returns the writer that failed.
+fn append_stopped_at<S: SuiteStorage>(
+    s: &Site<S>,
+    dir: &Path,
+    effect: usize,
+    i: u64,
+) -> Result<Wal<Recorder<S>>, String> {
+    let mut wal = e(Wal::open_with(
+        Recorder::failing_at(s.storage.clone(), effect),
+        dir,
+    ))?;
     ensure!(
-        wal.append(&payload(5)).is_err(),
+        wal.append(&payload(i)).is_err(),
         "the append survived the injected stop"
     );
+    Ok(wal)
+}
+
+pub(super) fn s3<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    s.write_entries(&d, 4)?;
+    // Stop the writer right after the frame's fdatasync: the .tmp is never created.
+    let mut wal = append_stopped_at(s, &d, 2, 5)?;
     ensure!(
         matches!(wal.append(&payload(5)), Err(Error::Poisoned(_))),
         "a failed writer accepted another append"
     );
     drop(wal);
-    let wal = e(Wal::open(&d))?;
+    let wal = s.open(&d)?;
     ensure!(
         wal.recovery().phantom_frames == 1,
         "recovery saw {} phantoms, not 1",
@@ -85,49 +99,43 @@ pub(super) fn s3(dir: &Path, _: Option<LockProbe>) -> Outcome {
     Ok(())
 }
 
-pub(super) fn s4(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    write_entries(&d, 2)?;
+pub(super) fn s4<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    s.write_entries(&d, 2)?;
     // Stop at the rename: the new safe_seq is durable in the .tmp only.
-    let mut wal = e(Wal::open_with(Traced::failing_at(StdStorage, 5), &d))?;
-    ensure!(
-        wal.append(&payload(3)).is_err(),
-        "the append survived the injected stop"
-    );
-    drop(wal);
+    drop(append_stopped_at(s, &d, 5, 3)?);
     let p = Paths::new(&d);
     ensure!(
-        p.safe_seq_tmp.exists(),
+        s.exists(&p.safe_seq_tmp),
         "the stop left no .tmp to recover from"
     );
-    let wal = e(Wal::open(&d))?;
+    let wal = s.open(&d)?;
     ensure!(
         wal.recovery().removed_stale_tmp,
         "recovery did not report removing the .tmp"
     );
-    ensure!(!p.safe_seq_tmp.exists(), "the .tmp is still there");
+    ensure!(!s.exists(&p.safe_seq_tmp), "the .tmp is still there");
     ensure!(
-        wal.safe_seq() == Seq::new(2) && on_disk_safe_seq(&d)? == 2,
+        wal.safe_seq() == Seq::new(2) && s.on_disk_safe_seq(&d)? == 2,
         "the old safe_seq 2 did not stand"
     );
     Ok(())
 }
 
-pub(super) fn s5(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    write_entries(&d, 3)?;
-    let len = std::fs::metadata(Paths::new(&d).log)
-        .map_err(|e| e.to_string())?
-        .len();
+pub(super) fn s5<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    s.write_entries(&d, 3)?;
+    let log = Paths::new(&d).log;
+    let len = s.file_len(&log)?;
     for keep in [1, 15, 16, 20] {
         let torn = e(inject::torn_frame(
-            &StdStorage,
+            &s.storage,
             &d,
             Seq::new(4),
             &payload(4),
             keep,
         ))?;
-        let wal = e(Wal::open(&d))?;
+        let wal = s.open(&d)?;
         ensure!(
             wal.recovery().discarded_damaged_tail,
             "a torn tail of {keep} bytes was not discarded"
@@ -139,23 +147,21 @@ pub(super) fn s5(dir: &Path, _: Option<LockProbe>) -> Outcome {
         );
         ensure!(seqs(&wal, Seq::ZERO)? == vec![1, 2, 3], "entries changed");
     }
-    let after = std::fs::metadata(Paths::new(&d).log)
-        .map_err(|e| e.to_string())?
-        .len();
+    let after = s.file_len(&log)?;
     ensure!(after == len, "wal.log is {after} bytes, not {len}");
     Ok(())
 }
 
-pub(super) fn s6(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    write_entries(&d, 5)?;
+pub(super) fn s6<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    s.write_entries(&d, 5)?;
     let p = Paths::new(&d);
     // Offset of frame 3: header, then frames 1 and 2.
     let frame_len = |i: u64| (FRAME_HEADER_LEN + payload(i).len()) as u64;
     let off3 = FILE_HEADER_LEN + frame_len(1) + frame_len(2);
-    e(inject::flip_byte(&StdStorage, &d, off3 + 20))?;
-    let before = std::fs::read(&p.log).map_err(|e| e.to_string())?;
-    match Wal::open(&d) {
+    e(inject::flip_byte(&s.storage, &d, off3 + 20))?;
+    let before = s.read(&p.log)?;
+    match Wal::open_with(s.storage.clone(), &d) {
         Err(Error::Corrupt {
             seq,
             offset,
@@ -174,11 +180,8 @@ pub(super) fn s6(dir: &Path, _: Option<LockProbe>) -> Outcome {
             ))
         }
     }
-    ensure!(
-        std::fs::read(&p.log).map_err(|e| e.to_string())? == before,
-        "recovery changed a damaged log"
-    );
-    let r = e(verify::verify_dir(&d))?;
+    ensure!(s.read(&p.log)? == before, "recovery changed a damaged log");
+    let r = s.verify(&d)?;
     ensure!(
         r.violations
             .iter()
@@ -186,16 +189,11 @@ pub(super) fn s6(dir: &Path, _: Option<LockProbe>) -> Outcome {
         "the verifier missed the damage"
     );
     // A committed frame cut away is reported too.
-    let cut = fresh(dir, "cut")?;
-    write_entries(&cut, 3)?;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(Paths::new(&cut).log)
-        .map_err(|e| e.to_string())?;
-    f.set_len(FILE_HEADER_LEN + frame_len(1) + 5)
-        .map_err(|e| e.to_string())?;
+    let cut = s.fresh("cut")?;
+    s.write_entries(&cut, 3)?;
+    s.cut(&Paths::new(&cut).log, FILE_HEADER_LEN + frame_len(1) + 5)?;
     ensure!(
-        matches!(Wal::open(&cut), Err(Error::Corrupt { seq, .. }) if seq == Seq::new(2)),
+        matches!(Wal::open_with(s.storage.clone(), &cut), Err(Error::Corrupt { seq, .. }) if seq == Seq::new(2)),
         "a log cut inside committed frame 2 was not reported"
     );
     Ok(())

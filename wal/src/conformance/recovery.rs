@@ -1,24 +1,26 @@
 //! S7-S12: recovery that can itself be interrupted, the seq after recovery, reading back,
 //! the writer's lock, atomic safe_seq updates seen by a concurrent reader, byte-exact payloads.
+//!
+//! S10's second half asks another process to open a locked directory, which only the real
+//! filesystem can show; S11 watches the real filesystem's rename from a concurrent reader, so it
+//! runs there only.
 
-use std::path::Path;
-
-use super::{
-    e, fresh, on_disk_safe_seq, payload, phantom, seqs, write_entries, LockProbe, Outcome,
-};
+use super::support::{e, payload, seqs, Outcome, Site, SuiteStorage};
 use crate::error::Error;
 use crate::inject;
+use crate::log::Wal;
+use crate::paths::Paths;
+use crate::record::{Op, Recorder};
+use crate::seq::Seq;
 use crate::storage::StdStorage;
-use crate::trace::{Op, Traced};
-use crate::{Paths, Seq, Wal};
 
-pub(super) fn s7(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    write_entries(&d, 3)?;
-    e(inject::stale_tmp(&StdStorage, &d, Seq::new(4)))?;
-    phantom(&d, 4, 4)?;
+pub(super) fn s7<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    s.write_entries(&d, 3)?;
+    e(inject::stale_tmp(&s.storage, &d, Seq::new(4)))?;
+    s.phantom(&d, 4, 4)?;
     e(inject::torn_frame(
-        &StdStorage,
+        &s.storage,
         &d,
         Seq::new(5),
         &payload(5),
@@ -27,20 +29,20 @@ pub(super) fn s7(dir: &Path, _: Option<LockProbe>) -> Outcome {
     // Stop recovery at each of its effects in turn, then let a full recovery run.
     let mut stops = 0;
     for k in 0.. {
-        match Wal::open_with(Traced::failing_at(StdStorage, k), &d) {
+        match Wal::open_with(Recorder::failing_at(s.storage.clone(), k), &d) {
             Ok(_) => break,
             Err(_) => stops += 1,
         }
         ensure!(k < 64, "recovery never completed");
     }
     ensure!(stops > 0, "recovery made no effects to interrupt");
-    let wal = e(Wal::open(&d))?;
+    let wal = s.open(&d)?;
     ensure!(
         seqs(&wal, Seq::ZERO)? == vec![1, 2, 3],
         "entries after interrupted recoveries are not 1..=3"
     );
     drop(wal);
-    let again = e(Wal::open(&d))?;
+    let again = s.open(&d)?;
     let r = again.recovery();
     ensure!(
         r.phantom_frames == 0 && r.truncated_bytes == 0 && !r.removed_stale_tmp,
@@ -49,11 +51,11 @@ pub(super) fn s7(dir: &Path, _: Option<LockProbe>) -> Outcome {
     Ok(())
 }
 
-pub(super) fn s8(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    write_entries(&d, 3)?;
-    phantom(&d, 4, 99)?;
-    let mut wal = e(Wal::open(&d))?;
+pub(super) fn s8<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    s.write_entries(&d, 3)?;
+    s.phantom(&d, 4, 99)?;
+    let mut wal = s.open(&d)?;
     let s = e(wal.append(&payload(4)))?;
     ensure!(
         s == Seq::new(4),
@@ -67,16 +69,16 @@ pub(super) fn s8(dir: &Path, _: Option<LockProbe>) -> Outcome {
     Ok(())
 }
 
-pub(super) fn s9(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
+pub(super) fn s9<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
     let n = 2500u64; // spans several sparse-index points
-    let mut wal = e(Wal::open(&d))?;
+    let mut wal = s.open(&d)?;
     let all: Vec<Vec<u8>> = (1..=n).map(payload).collect();
     for chunk in all.chunks(900) {
         e(wal.append_batch(chunk))?;
     }
     drop(wal);
-    let wal = e(Wal::open(&d))?;
+    let wal = s.open(&d)?;
     for k in [
         0,
         1,
@@ -112,10 +114,12 @@ pub(super) fn s9(dir: &Path, _: Option<LockProbe>) -> Outcome {
     Ok(())
 }
 
-pub(super) fn s10(dir: &Path, probe: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    let wal = e(Wal::open(&d))?;
-    match Wal::open(&d) {
+/// One writer per directory: a second open in this process is refused, naming the directory;
+/// where a probe is given (the real filesystem), another process is refused too.
+pub(super) fn s10<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
+    let wal = s.open(&d)?;
+    match Wal::open_with(s.storage.clone(), &d) {
         Err(err @ Error::Locked { .. }) => {
             ensure!(
                 err.to_string().contains(&d.display().to_string()),
@@ -125,15 +129,15 @@ pub(super) fn s10(dir: &Path, probe: Option<LockProbe>) -> Outcome {
         Err(other) => return Err(format!("a second open failed for another reason: {other}")),
         Ok(_) => return Err("a second writer opened a locked directory".into()),
     }
-    if let Some(probe) = probe {
+    if let Some(probe) = s.probe {
         ensure!(probe(&d)?, "another process opened a locked directory");
     }
     drop(wal);
     ensure!(
-        Wal::open(&d).is_ok(),
+        s.open(&d).is_ok(),
         "the lock was not released when the writer closed"
     );
-    if let Some(probe) = probe {
+    if let Some(probe) = s.probe {
         ensure!(
             !probe(&d)?,
             "another process was refused an unlocked directory"
@@ -142,10 +146,11 @@ pub(super) fn s10(dir: &Path, probe: Option<LockProbe>) -> Outcome {
     Ok(())
 }
 
-pub(super) fn s11(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
-    let traced = Traced::new(StdStorage);
-    let mut wal = e(Wal::open_with(traced.clone(), &d))?;
+/// Atomic and durable safe_seq updates, watched by a concurrent reader of the real filesystem.
+pub(super) fn s11(s: &Site<StdStorage>) -> Outcome {
+    let d = s.fresh("wal")?;
+    let recorder = Recorder::new(StdStorage);
+    let mut wal = e(Wal::open_with(recorder.clone(), &d))?;
     let p = Paths::new(&d);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let seen = std::thread::scope(|s| {
@@ -183,26 +188,26 @@ pub(super) fn s11(dir: &Path, _: Option<LockProbe>) -> Outcome {
         !p.safe_seq_tmp.exists(),
         "a .tmp was left after the appends"
     );
-    let ops = traced.ops();
+    let ops = recorder.trace().ops;
     let renames = ops
         .iter()
         .enumerate()
-        .filter(|(_, o)| matches!(o, Op::Rename(..)));
+        .filter(|(_, o)| matches!(o, Op::Rename { .. }));
     for (i, _) in renames {
         ensure!(
-            ops.get(i + 1) == Some(&Op::SyncDir(p.dir.clone())),
+            ops.get(i + 1) == Some(&Op::SyncDir { dir: p.dir.clone() }),
             "a rename was not followed by a directory fsync"
         );
     }
     ensure!(
-        on_disk_safe_seq(&d)? == 40,
+        s.on_disk_safe_seq(&d)? == 40,
         "safe_seq is not 40 after 40 appends"
     );
     Ok(())
 }
 
-pub(super) fn s12(dir: &Path, _: Option<LockProbe>) -> Outcome {
-    let d = fresh(dir, "wal")?;
+pub(super) fn s12<S: SuiteStorage>(s: &Site<S>) -> Outcome {
+    let d = s.fresh("wal")?;
     let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(1 << 20));
     let payloads: Vec<Vec<u8>> = vec![
         b"0".to_vec(),
@@ -213,12 +218,12 @@ pub(super) fn s12(dir: &Path, _: Option<LockProbe>) -> Outcome {
         "\"日本語 🚀\"".as_bytes().to_vec(),
         big.into_bytes(),
     ];
-    let mut wal = e(Wal::open(&d))?;
+    let mut wal = s.open(&d)?;
     for p in &payloads {
         e(wal.append(p))?;
     }
     drop(wal);
-    let wal = e(Wal::open(&d))?;
+    let wal = s.open(&d)?;
     let back: Vec<Vec<u8>> = wal
         .read_from(Seq::ZERO)
         .map(|r| r.map(|en| en.payload))
