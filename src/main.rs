@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::CrashExplore(a) => crash_explore::run(a),
         Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
-        Command::Gate(a) => gate::run(a),
+        Command::Gate(a) => gate::run(&a.to_config()),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(a),
         Command::FsPackage(a) => filesystems::print_package(&a.fs),

@@ -26,13 +26,13 @@ use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
-use super::decision::{Observation, Status};
-use super::evidence::{self, Sha, ARTIFACT_PREFIX};
-use super::policy::CellId;
-use super::Gathered;
-use crate::cli::RepoSlug;
+use super::evidence::{self, GatheredEvidence, ARTIFACT_PREFIX};
+use super::observation::{Observation, Status};
+use super::target::{RepoSlug, Sha};
+use crate::cell_id::CellId;
 
-pub struct Config<'a> {
+/// Which run's artifacts to fetch, with which token, within which limits.
+pub struct FetchSettings<'a> {
     pub api_url: &'a str,
     pub token: String,
     pub repo: &'a RepoSlug,
@@ -79,7 +79,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Redirects followed on the storage side after the API's own.
 const MAX_REDIRECTS: usize = 5;
 
-pub fn fetch(cfg: &Config) -> Result<Gathered> {
+pub fn fetch(cfg: &FetchSettings) -> Result<GatheredEvidence> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,7 +118,7 @@ fn builder() -> octocrab::OctocrabBuilder<
         .set_read_timeout(Some(Duration::from_secs(120)))
 }
 
-async fn fetch_async(cfg: &Config<'_>) -> Result<Gathered> {
+async fn fetch_async(cfg: &FetchSettings<'_>) -> Result<GatheredEvidence> {
     let api = builder()
         .base_uri(cfg.api_url)
         .with_context(|| format!("{:?} is not a usable API URL", cfg.api_url))?
@@ -143,7 +143,7 @@ async fn fetch_async(cfg: &Config<'_>) -> Result<Gathered> {
     if observations.is_empty() {
         notes.push(format!("the run has no {ARTIFACT_PREFIX}* artifacts"));
     }
-    Ok(Gathered {
+    Ok(GatheredEvidence {
         observations,
         notes,
         source: format!("GitHub {} run {}", cfg.repo, cfg.run_id),
@@ -204,18 +204,12 @@ fn newest_by_cell(artifacts: Vec<Artifact>) -> (Vec<(CellId, Artifact)>, Vec<Str
 /// commit, too big) is decided without a download.
 async fn observe(
     client: &Client,
-    cfg: &Config<'_>,
+    cfg: &FetchSettings<'_>,
     cell: CellId,
     a: &Artifact,
 ) -> Result<Observation> {
     let source = format!("artifact {} (id {})", a.name, a.id);
-    let plain = |status, note: String| Observation {
-        cell: cell.clone(),
-        status,
-        failing: vec![],
-        note,
-        source: source.clone(),
-    };
+    let plain = |status, note: String| Observation::plain(&cell, status, note, &source);
     let head_sha = a.workflow_run.as_ref().and_then(|w| w.head_sha.as_deref());
     if a.expired {
         let when = a.expires_at.as_deref().unwrap_or("an unknown date");
@@ -251,7 +245,7 @@ async fn observe(
 }
 
 /// Every artifact of the run, page by page.
-async fn list(client: &Client, cfg: &Config<'_>) -> Result<Vec<Artifact>> {
+async fn list(client: &Client, cfg: &FetchSettings<'_>) -> Result<Vec<Artifact>> {
     let (owner, name, run) = (&cfg.repo.owner, &cfg.repo.name, cfg.run_id);
     let mut all: Vec<Artifact> = Vec::new();
     let mut total = None;
