@@ -26,6 +26,8 @@ pub struct GateConfig {
     /// The commit being released; without it, evidence is not checked for staleness.
     pub sha: Option<Sha>,
     /// The GitHub REST API base.
+    #[cfg_attr(not(feature = "github"), allow(dead_code))]
+    // only the GitHub transport reads it
     pub api_url: String,
     pub policy: PolicyChoice,
     /// The waiver folder; `None` means `edge/waivers` when it exists.
@@ -35,9 +37,12 @@ pub struct GateConfig {
     pub out: Option<PathBuf>,
     /// Where the markdown decision is appended (the step summary).
     pub summary: Option<PathBuf>,
+    #[cfg_attr(not(feature = "github"), allow(dead_code))] // only the GitHub transport reads it
     pub max_artifact_size: u64,
     pub max_entry_size: u64,
+    #[cfg_attr(not(feature = "github"), allow(dead_code))] // only the GitHub transport reads it
     pub retry_budget: Duration,
+    #[cfg_attr(not(feature = "github"), allow(dead_code))] // only the GitHub transport reads it
     pub retry_delay: Duration,
     /// Decide as if today were this date (UTC); `None` is the clock's today.
     pub today: Option<Date>,

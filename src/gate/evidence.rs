@@ -49,22 +49,19 @@ pub fn cell_from_artifact_name(name: &str) -> Option<Result<CellId, String>> {
 
 /// What one `wal_verify.json` says about `cell`, the cell it is filed under.
 pub fn classify(json: &[u8], cell: &CellId, sha: Option<&Sha>, source: &str) -> Observation {
-    match judge(json, cell, sha, source) {
-        Ok(o) | Err(o) => o,
-    }
+    judge(json, cell, sha, source).unwrap_or_else(|why| Observation::unreadable(cell, why, source))
 }
 
-/// `classify`, step by step; `Err` is evidence that could not be read, and why.
+/// `classify`, step by step; `Err` says why the evidence cannot be read.
 fn judge(
     json: &[u8],
     cell: &CellId,
     sha: Option<&Sha>,
     source: &str,
-) -> Result<Observation, Observation> {
-    let unreadable = |note: String| Observation::unreadable(cell, note, source);
-    let e: Evidence = serde_json::from_slice(json)
-        .map_err(|err| unreadable(format!("{FILE} is malformed: {err}")))?;
-    check_filed_under(&e, cell).map_err(unreadable)?;
+) -> Result<Observation, String> {
+    let e: Evidence =
+        serde_json::from_slice(json).map_err(|err| format!("{FILE} is malformed: {err}"))?;
+    check_filed_under(&e, cell)?;
     if let Some(note) = sha.and_then(|sha| staleness(&e, sha)) {
         return Ok(Observation::plain(cell, Status::Stale, note, source));
     }
@@ -73,7 +70,7 @@ fn judge(
         let note = format!("skipped: {why}");
         return Ok(Observation::plain(cell, Status::Skip, note, source));
     }
-    let (pass, mut failing) = failing_keys(&e).map_err(unreadable)?;
+    let (pass, mut failing) = failing_keys(&e)?;
     let run = e.run_n.map(|n| format!("run-{n}: ")).unwrap_or_default();
     if let Some(judged) = matrix_failure(&e) {
         failing.push("MATRIX".into());
@@ -95,10 +92,10 @@ fn judge(
             format!("{run}certified"),
             source,
         )),
-        (true, false) => Err(unreadable(format!(
+        (true, false) => Err(format!(
             "{FILE} says pass but reports failures ({})",
             failing.join(", ")
-        ))),
+        )),
         (false, _) => {
             let what = if failing.is_empty() {
                 "a step failed (no invariant named)".to_string()
