@@ -8,7 +8,7 @@
 //!   in memory. Here the API client does not follow redirects: the 302's `Location` is fetched
 //!   by a second client that has no token at all (so the storage host can never see it), the
 //!   status is checked, the body is read frame by frame and dropped as soon as it passes the
-//!   size cap, and `evidence::read_zip` checks the zip magic before anything else;
+//!   size cap, and `archive::read_zip` checks the zip magic before anything else;
 //! - its retry layer knows nothing of rate limits, so transient answers (5xx, 429, 403 with
 //!   rate-limit headers, connection errors) are retried here, honouring `Retry-After` and
 //!   `X-RateLimit-Reset`, within one total budget of waiting for the whole run.
@@ -26,6 +26,7 @@ use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
+use super::archive;
 use super::evidence::{self, GatheredEvidence, ARTIFACT_PREFIX};
 use super::observation::{Observation, Status};
 use super::target::{RepoSlug, Sha};
@@ -236,7 +237,7 @@ async fn observe(
     Ok(
         match download(client, &route, cfg.max_artifact_size).await? {
             Download::Zip(bytes) => {
-                evidence::read_zip(&bytes, &cell, cfg.sha, cfg.max_entry_size, &source)
+                archive::read_zip(&bytes, &cell, cfg.sha, cfg.max_entry_size, &source)
             }
             Download::Gone => plain(Status::Expired, "the download answered 410 Gone".into()),
             Download::Refused(why) => plain(Status::Unreadable, why),

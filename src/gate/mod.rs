@@ -13,6 +13,8 @@
 //! (exit 2) rather than being ignored; and exit 2, "could not decide", blocks a release too.
 //! docs/gate.md is the user's guide.
 
+#[cfg(feature = "github")]
+mod archive;
 mod config;
 mod decision;
 mod evidence;
