@@ -21,7 +21,7 @@ use super::observation::{Observation, Status};
 use super::target::Sha;
 use crate::cell_id::CellId;
 pub use crate::evidence::layout::ARTIFACT_PREFIX;
-use crate::evidence::layout::{run_number, WAL_VERIFY as FILE};
+use crate::evidence::layout::{run_name, run_number, WAL_VERIFY as FILE};
 use crate::evidence::view::Evidence;
 
 /// What one source of evidence (a folder, a workflow run) yields: the cells' observations and
@@ -70,7 +70,10 @@ fn judge(
         return Ok(Observation::plain(cell, Status::Skip, note, source));
     }
     let (pass, mut failing) = failing_keys(&e)?;
-    let run = e.run_n.map(|n| format!("run-{n}: ")).unwrap_or_default();
+    let run = e
+        .run_n
+        .map(|n| format!("{}: ", run_name(n)))
+        .unwrap_or_default();
     if let Some(judged) = matrix_failure(&e) {
         failing.push("MATRIX".into());
         failing.sort();
@@ -234,10 +237,11 @@ pub fn pick_newest(paths: &[String]) -> Result<usize, String> {
         .collect();
     match files[..] {
         [] => Err(format!(
-            "the newest run, run-{newest}, has no {FILE} (an older run does not count)"
+            "the newest run, {}, has no {FILE} (an older run does not count)",
+            run_name(newest)
         )),
         [i] => Ok(i),
-        _ => Err(format!("more than one {FILE} for run-{newest}")),
+        _ => Err(format!("more than one {FILE} for {}", run_name(newest))),
     }
 }
 
