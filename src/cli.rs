@@ -14,6 +14,7 @@ use crate::crash::suite::CrashPlan;
 use crate::crash::workload::{Protocol, Workload};
 use crate::crash_explore::ExploreRequest;
 use crate::crash_harness::HarnessOptions;
+use crate::gate::{GateConfig, GateMode, PolicyChoice, RepoSlug, Sha};
 use crate::matrix::{EmulationMode, MatrixConfig, SkipPolicy};
 
 /// Certifies a write-ahead log's crash-safety invariants across CPU architectures and
@@ -273,8 +274,8 @@ pub struct GateArgs {
     pub run_id: Option<u64>,
     /// The commit being released: evidence from another commit (or recording none) is STALE.
     /// Without it, evidence is not checked for staleness.
-    #[arg(long, env = "GITHUB_SHA", value_parser = crate::gate::Sha::parse)]
-    pub sha: Option<crate::gate::Sha>,
+    #[arg(long, env = "GITHUB_SHA", value_parser = Sha::parse)]
+    pub sha: Option<Sha>,
     /// The GitHub REST API base (GitHub Enterprise Server: https://HOST/api/v3).
     #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
     pub api_url: String,
@@ -315,70 +316,26 @@ pub struct GateArgs {
     pub today: Option<jiff::civil::Date>,
 }
 
-/// Which policy the gate applies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PolicyChoice {
-    /// A policy shipped with the tool.
-    Builtin(Phase),
-    /// A repository's own policy file.
-    File(PathBuf),
-}
-
-impl PolicyChoice {
-    /// `phase1` and `phase2` name the built-ins; anything else is a file path.
-    pub fn parse(s: &str) -> Result<PolicyChoice, String> {
-        match s {
-            "" => Err("the policy is empty: give phase1, phase2 or a policy file".into()),
-            "phase1" => Ok(PolicyChoice::Builtin(Phase::Phase1)),
-            "phase2" => Ok(PolicyChoice::Builtin(Phase::Phase2)),
-            path => Ok(PolicyChoice::File(PathBuf::from(path))),
+impl GateArgs {
+    /// The gate's configuration: the same values, without clap.
+    pub fn to_config(&self) -> GateConfig {
+        GateConfig {
+            evidence_dir: self.evidence_dir.clone(),
+            repo: self.repo.clone(),
+            run_id: self.run_id,
+            sha: self.sha.clone(),
+            api_url: self.api_url.clone(),
+            policy: self.policy.clone(),
+            waivers: self.waivers.clone(),
+            mode: self.mode,
+            out: self.out.clone(),
+            summary: self.summary.clone(),
+            max_artifact_size: self.max_artifact_size,
+            max_entry_size: self.max_entry_size,
+            retry_budget: self.retry_budget,
+            retry_delay: self.retry_delay,
+            today: self.today,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Cells 1 and 3 gated; 2 and 5 informational; 4 and 6 optional.
-    Phase1,
-    /// Cells 1-5 gated; 6 optional.
-    Phase2,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GateMode {
-    /// Strict: a blocking cell exits 1.
-    Release,
-    /// Report and warn; exit 0 unless the gate could not decide.
-    Nightly,
-}
-
-/// A GitHub repository, OWNER/NAME.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoSlug {
-    pub owner: String,
-    pub name: String,
-}
-
-impl RepoSlug {
-    pub fn parse(s: &str) -> Result<RepoSlug, String> {
-        let ok = |p: &str| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        };
-        match s.split_once('/') {
-            Some((owner, name)) if ok(owner) && ok(name) => Ok(RepoSlug {
-                owner: owner.into(),
-                name: name.into(),
-            }),
-            _ => Err(format!("{s:?} is not a repository; write it as OWNER/NAME")),
-        }
-    }
-}
-
-impl std::fmt::Display for RepoSlug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.owner, self.name)
     }
 }
 

@@ -13,82 +13,14 @@
 //!   not after its `expires` date. Expired waivers and waivers that covered nothing are listed.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use jiff::civil::Date;
 use serde::Serialize;
 
-use super::policy::{CellId, Policy, Requirement};
+use super::observation::{Observation, Status};
+use super::policy::{Policy, Requirement};
 use super::waivers::Waiver;
-
-/// What the evidence says about one cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    /// The cell certified: `pass: true` in its `wal_verify.json`.
-    Pass,
-    /// The cell ran and did not certify.
-    Fail,
-    /// The cell was skipped (no emulator, no filesystem).
-    Skip,
-    /// No evidence for the cell at all.
-    Missing,
-    /// The evidence existed but GitHub has expired it.
-    Expired,
-    /// Evidence that cannot be read: no or malformed `wal_verify.json`, a download that was
-    /// not a zip, an archive over the size cap, evidence filed under the wrong cell.
-    Unreadable,
-    /// Evidence from another commit than the one being released.
-    Stale,
-}
-
-impl Status {
-    pub const ALL: [Status; 7] = [
-        Status::Pass,
-        Status::Fail,
-        Status::Skip,
-        Status::Missing,
-        Status::Expired,
-        Status::Unreadable,
-        Status::Stale,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Skip => "SKIP",
-            Status::Missing => "MISSING",
-            Status::Expired => "EXPIRED",
-            Status::Unreadable => "UNREADABLE",
-            Status::Stale => "STALE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What the evidence says about one cell, before policy and waivers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observation {
-    pub cell: CellId,
-    pub status: Status,
-    /// For FAIL: the failing invariant keys (`R2_SEQ_CONTIGUOUS`, conformance ids such as
-    /// `S3`, `RENAME_ATOMIC`). Empty for every other status.
-    pub failing: Vec<String>,
-    /// One line for a human: why the status, where the evidence came from.
-    pub note: String,
-    /// Where the evidence was read (a path, or an artifact name and id).
-    pub source: String,
-}
+use crate::cell_id::CellId;
 
 /// The decision for one cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -189,84 +121,25 @@ pub fn decide(
     waivers: &[Waiver],
     today: Date,
 ) -> Decision {
-    let mut by_cell: BTreeMap<CellId, Observation> = BTreeMap::new();
-    for o in observations {
-        match by_cell.get(&o.cell) {
-            Some(prev) if rank(prev.status) >= rank(o.status) => {}
-            _ => {
-                by_cell.insert(o.cell.clone(), o);
-            }
-        }
-    }
-    for (cell, _) in policy.cells() {
-        by_cell.entry(cell.clone()).or_insert_with(|| Observation {
-            cell: cell.clone(),
-            status: Status::Missing,
-            failing: vec![],
-            note: "no evidence for this cell".into(),
-            source: String::new(),
-        });
-    }
-
     let (expired, valid): (Vec<&Waiver>, Vec<&Waiver>) =
         waivers.iter().partition(|w| today > w.expires);
     let mut used = vec![false; valid.len()];
-
-    let mut cells: Vec<CellDecision> = by_cell
+    let mut cells: Vec<CellDecision> = one_per_cell(observations, policy)
         .into_values()
         .map(|o| {
             let requirement = policy.requirement(&o.cell);
-            let mut applied = Vec::new();
-            if requirement == Requirement::Gated && o.status != Status::Pass {
-                for (i, w) in valid.iter().enumerate() {
-                    if waiver_covers(w, &o, today) {
-                        used[i] = true;
-                        applied.push(w.id.clone());
-                    }
-                }
-            }
-            let failed = o.status != Status::Pass;
-            let mut note = o.note;
-            if failed && requirement == Requirement::Gated && applied.is_empty() {
-                let lapsed: Vec<&str> = expired
-                    .iter()
-                    .filter(|w| w.cell == o.cell)
-                    .map(|w| w.id.as_str())
-                    .collect();
-                if !lapsed.is_empty() {
-                    note = format!("{note}; waiver {} has expired", lapsed.join(", "));
-                }
-            }
-            CellDecision {
-                number: o.cell.seed_number(),
-                arch: o.cell.arch.clone(),
-                fs: o.cell.fs.clone(),
-                requirement,
-                status: o.status,
-                failing: o.failing,
-                blocking: failed && requirement == Requirement::Gated && applied.is_empty(),
-                warning: failed && requirement == Requirement::Informational,
-                waivers: applied,
-                note,
-                source: o.source,
-                cell: o.cell,
-            }
+            let applied = apply_waivers(&o, requirement, &valid, &mut used, today);
+            decide_cell(o, requirement, applied, &expired)
         })
         .collect();
     cells.sort_by(|a, b| {
         (a.number.unwrap_or(u8::MAX), &a.cell).cmp(&(b.number.unwrap_or(u8::MAX), &b.cell))
     });
-
-    let mut expired_waivers: Vec<WaiverRef> = expired.iter().map(|w| WaiverRef::of(w)).collect();
-    expired_waivers.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut unused_waivers: Vec<WaiverRef> = valid
+    let unused = valid
         .iter()
         .zip(&used)
         .filter(|(_, u)| !**u)
-        .map(|(w, _)| WaiverRef::of(w))
-        .collect();
-    unused_waivers.sort_by(|a, b| a.id.cmp(&b.id));
-
+        .map(|(w, _)| *w);
     let verdict = if cells.iter().any(|c| c.blocking) {
         Verdict::Blocked
     } else {
@@ -275,22 +148,98 @@ pub fn decide(
     Decision {
         verdict,
         cells,
-        expired_waivers,
-        unused_waivers,
+        expired_waivers: sorted_refs(expired.iter().copied()),
+        unused_waivers: sorted_refs(unused),
     }
 }
 
-/// How bad a status is, for the (defensive) case of two observations of one cell.
-fn rank(s: Status) -> u8 {
-    match s {
-        Status::Pass => 0,
-        Status::Skip => 1,
-        Status::Fail => 2,
-        Status::Missing => 3,
-        Status::Expired => 4,
-        Status::Stale => 5,
-        Status::Unreadable => 6,
+/// One observation per cell: the worse of two for one cell, MISSING for a cell the policy
+/// names and no observation mentions.
+fn one_per_cell(observations: Vec<Observation>, policy: &Policy) -> BTreeMap<CellId, Observation> {
+    let mut by_cell: BTreeMap<CellId, Observation> = BTreeMap::new();
+    for o in observations {
+        match by_cell.get(&o.cell) {
+            Some(prev) if prev.status.severity() >= o.status.severity() => {}
+            _ => {
+                by_cell.insert(o.cell.clone(), o);
+            }
+        }
     }
+    for (cell, _) in policy.cells() {
+        by_cell.entry(cell.clone()).or_insert_with(|| {
+            Observation::plain(
+                cell,
+                Status::Missing,
+                "no evidence for this cell".into(),
+                "",
+            )
+        });
+    }
+    by_cell
+}
+
+/// The ids of the valid waivers that cover a gated, non-PASS cell; each one is marked used.
+fn apply_waivers(
+    o: &Observation,
+    requirement: Requirement,
+    valid: &[&Waiver],
+    used: &mut [bool],
+    today: Date,
+) -> Vec<String> {
+    let mut applied = Vec::new();
+    if requirement == Requirement::Gated && o.status != Status::Pass {
+        for (i, w) in valid.iter().enumerate() {
+            if waiver_covers(w, o, today) {
+                used[i] = true;
+                applied.push(w.id.clone());
+            }
+        }
+    }
+    applied
+}
+
+/// The decision for one cell, given the waivers that cover it; a blocking cell's note names
+/// the waivers for it that have expired.
+fn decide_cell(
+    o: Observation,
+    requirement: Requirement,
+    applied: Vec<String>,
+    expired: &[&Waiver],
+) -> CellDecision {
+    let failed = o.status != Status::Pass;
+    let blocking = failed && requirement == Requirement::Gated && applied.is_empty();
+    let mut note = o.note;
+    if blocking {
+        let lapsed: Vec<&str> = expired
+            .iter()
+            .filter(|w| w.cell == o.cell)
+            .map(|w| w.id.as_str())
+            .collect();
+        if !lapsed.is_empty() {
+            note = format!("{note}; waiver {} has expired", lapsed.join(", "));
+        }
+    }
+    CellDecision {
+        number: o.cell.seed_number(),
+        arch: o.cell.arch.clone(),
+        fs: o.cell.fs.clone(),
+        requirement,
+        status: o.status,
+        failing: o.failing,
+        blocking,
+        warning: failed && requirement == Requirement::Informational,
+        waivers: applied,
+        note,
+        source: o.source,
+        cell: o.cell,
+    }
+}
+
+/// The waivers as the decision lists them, by id.
+fn sorted_refs<'a>(waivers: impl Iterator<Item = &'a Waiver>) -> Vec<WaiverRef> {
+    let mut refs: Vec<WaiverRef> = waivers.map(WaiverRef::of).collect();
+    refs.sort_by(|a, b| a.id.cmp(&b.id));
+    refs
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use jiff::civil::{date, Date};
 
 use super::*;
-use crate::cli::Phase;
+use crate::gate::policy::Phase;
 
 const TODAY: Date = date(2026, 3, 15);
 

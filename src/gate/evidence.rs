@@ -8,9 +8,8 @@
 //! either. In every case only the newest `run-<N>` counts: a newer run that left no readable
 //! `wal_verify.json` is UNREADABLE, never replaced by an older run that passed.
 //!
-//! Archives are read in memory and only their `wal_verify.json` entries are decompressed, each
-//! under a size cap; nothing is ever written to a path taken from an archive, and an archive
-//! holding an entry whose name escapes its root (`../x`, `/etc/x`) is not evidence at all.
+//! A downloaded artifact's zip is opened by `archive.rs`, which uses `pick_newest` and
+//! `classify` from here.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -18,12 +17,22 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::decision::{Observation, Status};
-use super::policy::CellId;
-
+use super::observation::{Observation, Status};
+use super::target::Sha;
+use crate::cell_id::CellId;
 pub use crate::evidence::layout::ARTIFACT_PREFIX;
-use crate::evidence::layout::WAL_VERIFY as FILE;
+use crate::evidence::layout::{run_name, run_number, WAL_VERIFY as FILE};
 use crate::evidence::view::Evidence;
+
+/// What one source of evidence (a folder, a workflow run) yields: the cells' observations and
+/// what the source has to say about them.
+pub struct GatheredEvidence {
+    pub observations: Vec<Observation>,
+    /// Lines for the reader: duplicate artifacts, ignored artifacts…
+    pub notes: Vec<String>,
+    /// Where the evidence came from, in words.
+    pub source: String,
+}
 
 /// The cell an artifact (or download-artifact folder) name stands for: `None` when the name
 /// is not an evidence artifact's, an error when it is one but the rest is not "arch-fs".
@@ -37,89 +46,112 @@ pub fn cell_from_artifact_name(name: &str) -> Option<Result<CellId, String>> {
     })
 }
 
-/// The commit being released: evidence from any other commit is STALE.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sha(String);
-
-impl Sha {
-    /// Accepts 7 to 64 hex digits; a short SHA matches the full SHAs it is a prefix of.
-    pub fn parse(s: &str) -> Result<Sha, String> {
-        let s = s.trim().to_ascii_lowercase();
-        if (7..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(Sha(s))
-        } else {
-            Err(format!("{s:?} is not a commit SHA (7 to 64 hex digits)"))
-        }
-    }
-
-    pub fn matches(&self, other: &str) -> bool {
-        other.to_ascii_lowercase().starts_with(&self.0)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-fn observation(cell: &CellId, status: Status, note: String, source: &str) -> Observation {
-    Observation {
-        cell: cell.clone(),
-        status,
-        failing: vec![],
-        note,
-        source: source.to_string(),
-    }
-}
-
-pub fn unreadable(cell: &CellId, note: String, source: &str) -> Observation {
-    observation(cell, Status::Unreadable, note, source)
-}
-
 /// What one `wal_verify.json` says about `cell`, the cell it is filed under.
 pub fn classify(json: &[u8], cell: &CellId, sha: Option<&Sha>, source: &str) -> Observation {
-    let e: Evidence = match serde_json::from_slice(json) {
-        Ok(e) => e,
-        Err(err) => return unreadable(cell, format!("{FILE} is malformed: {err}"), source),
-    };
-    let (Some(arch), Some(fs)) = (&e.arch, &e.fs_type) else {
-        return unreadable(cell, format!("{FILE} has no arch or fs_type"), source);
-    };
-    if *arch != cell.arch || *fs != cell.fs {
-        return unreadable(
-            cell,
-            format!("{FILE} is evidence for {arch}/{fs}, but it is filed as {cell}"),
-            source,
-        );
-    }
-    if let Some(sha) = sha {
-        let stale = match &e.commit {
-            Some(c) if sha.matches(c) => None,
-            Some(c) => Some(format!("evidence is from commit {c}, not {}", sha.as_str())),
-            None => Some(format!(
-                "evidence records no commit, so it may not be from {}",
-                sha.as_str()
-            )),
-        };
-        if let Some(note) = stale {
-            return observation(cell, Status::Stale, note, source);
-        }
+    judge(json, cell, sha, source).unwrap_or_else(|why| Observation::unreadable(cell, why, source))
+}
+
+/// `classify`, step by step; `Err` says why the evidence cannot be read.
+fn judge(
+    json: &[u8],
+    cell: &CellId,
+    sha: Option<&Sha>,
+    source: &str,
+) -> Result<Observation, String> {
+    let e: Evidence =
+        serde_json::from_slice(json).map_err(|err| format!("{FILE} is malformed: {err}"))?;
+    check_filed_under(&e, cell)?;
+    if let Some(note) = sha.and_then(|sha| staleness(&e, sha)) {
+        return Ok(Observation::plain(cell, Status::Stale, note, source));
     }
     if e.skipped {
         let why = e.skip_reason.as_deref().unwrap_or("no reason given");
-        return observation(cell, Status::Skip, format!("skipped: {why}"), source);
+        let note = format!("skipped: {why}");
+        return Ok(Observation::plain(cell, Status::Skip, note, source));
     }
+    let (pass, mut failing) = failing_keys(&e)?;
+    let run = e
+        .run_n
+        .map(|n| format!("{}: ", run_name(n)))
+        .unwrap_or_default();
+    if let Some(judged) = matrix_failure(&e) {
+        failing.push("MATRIX".into());
+        failing.sort();
+        failing.dedup();
+        return Ok(Observation::failed(
+            cell,
+            failing,
+            format!("{run}{judged}"),
+            source,
+        ));
+    }
+    failing.sort();
+    failing.dedup();
+    match (pass, failing.is_empty()) {
+        (true, true) => Ok(Observation::plain(
+            cell,
+            Status::Pass,
+            format!("{run}certified"),
+            source,
+        )),
+        (true, false) => Err(format!(
+            "{FILE} says pass but reports failures ({})",
+            failing.join(", ")
+        )),
+        (false, _) => {
+            let what = if failing.is_empty() {
+                "a step failed (no invariant named)".to_string()
+            } else {
+                format!("failed: {}", failing.join(", "))
+            };
+            Ok(Observation::failed(
+                cell,
+                failing,
+                format!("{run}{what}"),
+                source,
+            ))
+        }
+    }
+}
+
+/// The evidence names the cell it is filed under.
+fn check_filed_under(e: &Evidence, cell: &CellId) -> Result<(), String> {
+    let (Some(arch), Some(fs)) = (&e.arch, &e.fs_type) else {
+        return Err(format!("{FILE} has no arch or fs_type"));
+    };
+    if *arch != cell.arch || *fs != cell.fs {
+        return Err(format!(
+            "{FILE} is evidence for {arch}/{fs}, but it is filed as {cell}"
+        ));
+    }
+    Ok(())
+}
+
+/// Why the evidence may not be from the commit being released, if it may not.
+fn staleness(e: &Evidence, sha: &Sha) -> Option<String> {
+    match &e.commit {
+        Some(c) if sha.matches(c) => None,
+        Some(c) => Some(format!("evidence is from commit {c}, not {}", sha.as_str())),
+        None => Some(format!(
+            "evidence records no commit, so it may not be from {}",
+            sha.as_str()
+        )),
+    }
+}
+
+/// The cell's own verdict (`pass`) and the keys that failed: invariants, conformance checks
+/// and `RENAME_ATOMIC`. An error when a key the decision needs is missing or malformed.
+fn failing_keys(e: &Evidence) -> Result<(bool, Vec<String>), String> {
     let (Some(pass), Some(rename), Some(invariants)) = (e.pass, &e.rename_atomic, &e.invariants)
     else {
-        let note = format!("{FILE} lacks pass, rename_atomic or invariants");
-        return unreadable(cell, note, source);
+        return Err(format!("{FILE} lacks pass, rename_atomic or invariants"));
     };
     if let Some(k) = wal::verify::Invariant::ALL
         .iter()
         .map(|i| i.key())
         .find(|k| !invariants.contains_key(*k))
     {
-        let note = format!("{FILE} does not report the invariant {k}");
-        return unreadable(cell, note, source);
+        return Err(format!("{FILE} does not report the invariant {k}"));
     }
     let mut failing: Vec<String> = invariants
         .iter()
@@ -136,49 +168,23 @@ pub fn classify(json: &[u8], cell: &CellId, sha: Option<&Sha>, source: &str) -> 
         "PASS" => {}
         "FAIL" => failing.push("RENAME_ATOMIC".into()),
         other => {
-            let note = format!("{FILE} has rename_atomic {other:?}, neither PASS nor FAIL");
-            return unreadable(cell, note, source);
+            return Err(format!(
+                "{FILE} has rename_atomic {other:?}, neither PASS nor FAIL"
+            ))
         }
     }
-    let run = e.run_n.map(|n| format!("run-{n}: ")).unwrap_or_default();
-    if let Some(m) = &e.matrix {
-        let status = m.status.as_deref().unwrap_or("no status");
-        if status != "PASS" {
-            failing.push("MATRIX".into());
-            let why = m.reason.as_deref().unwrap_or("no reason given");
-            let note = format!("{run}the matrix judged the run {status}: {why}");
-            failing.sort();
-            failing.dedup();
-            return Observation {
-                failing,
-                ..observation(cell, Status::Fail, note, source)
-            };
-        }
+    Ok((pass, failing))
+}
+
+/// When a matrix ran the cell and judged it anything but PASS: what it said.
+fn matrix_failure(e: &Evidence) -> Option<String> {
+    let m = e.matrix.as_ref()?;
+    let status = m.status.as_deref().unwrap_or("no status");
+    if status == "PASS" {
+        return None;
     }
-    failing.sort();
-    failing.dedup();
-    match (pass, failing.is_empty()) {
-        (true, true) => observation(cell, Status::Pass, format!("{run}certified"), source),
-        (true, false) => unreadable(
-            cell,
-            format!(
-                "{FILE} says pass but reports failures ({})",
-                failing.join(", ")
-            ),
-            source,
-        ),
-        (false, _) => {
-            let what = if failing.is_empty() {
-                "a step failed (no invariant named)".to_string()
-            } else {
-                format!("failed: {}", failing.join(", "))
-            };
-            Observation {
-                failing,
-                ..observation(cell, Status::Fail, format!("{run}{what}"), source)
-            }
-        }
-    }
+    let why = m.reason.as_deref().unwrap_or("no reason given");
+    Some(format!("the matrix judged the run {status}: {why}"))
 }
 
 /// Text on one line: control characters (newlines, escapes) become spaces. Everything taken
@@ -198,10 +204,8 @@ pub fn excerpt(bytes: &[u8], max: usize) -> String {
 }
 
 /// The run number a path is filed under: its last `run-<N>` component.
-fn run_number(path: &str) -> Option<u32> {
-    path.split('/')
-        .filter_map(|c| c.strip_prefix("run-")?.parse::<u32>().ok())
-        .next_back()
+fn run_of(path: &str) -> Option<u32> {
+    path.split('/').filter_map(run_number).next_back()
 }
 
 /// Of the paths in an artifact or folder (relative, '/'-separated; files and folders alike), the
@@ -212,7 +216,7 @@ fn run_number(path: &str) -> Option<u32> {
 /// good an older run was. Without any `run-<N>`, exactly one file must be there.
 pub fn pick_newest(paths: &[String]) -> Result<usize, String> {
     let is_file = |p: &str| p == FILE || p.ends_with(&format!("/{FILE}"));
-    let Some(newest) = paths.iter().filter_map(|p| run_number(p)).max() else {
+    let Some(newest) = paths.iter().filter_map(|p| run_of(p)).max() else {
         let files: Vec<usize> = (0..paths.len()).filter(|&i| is_file(&paths[i])).collect();
         return match files[..] {
             [] => Err(format!("no {FILE} in it")),
@@ -223,20 +227,21 @@ pub fn pick_newest(paths: &[String]) -> Result<usize, String> {
             )),
         };
     };
-    if let Some(p) = paths.iter().find(|p| is_file(p) && run_number(p).is_none()) {
+    if let Some(p) = paths.iter().find(|p| is_file(p) && run_of(p).is_none()) {
         return Err(format!(
             "{p} is not under a run-<N> folder, so the newest run is unknown"
         ));
     }
     let files: Vec<usize> = (0..paths.len())
-        .filter(|&i| is_file(&paths[i]) && run_number(&paths[i]) == Some(newest))
+        .filter(|&i| is_file(&paths[i]) && run_of(&paths[i]) == Some(newest))
         .collect();
     match files[..] {
         [] => Err(format!(
-            "the newest run, run-{newest}, has no {FILE} (an older run does not count)"
+            "the newest run, {}, has no {FILE} (an older run does not count)",
+            run_name(newest)
         )),
         [i] => Ok(i),
-        _ => Err(format!("more than one {FILE} for run-{newest}")),
+        _ => Err(format!("more than one {FILE} for {}", run_name(newest))),
     }
 }
 
@@ -292,157 +297,98 @@ fn find_files(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<String>) -> Re
     Ok(())
 }
 
-/// What a folder of evidence says, in either layout. The same cell in two places is an error:
-/// which one is the evidence would be a guess.
-pub fn read_dir(root: &Path, sha: Option<&Sha>, entry_cap: u64) -> Result<Vec<Observation>> {
-    if !root.is_dir() {
-        bail!("the evidence folder {} does not exist", root.display());
-    }
-    // Each cell: the folder its candidate files are relative to, and the files.
-    let mut found: BTreeMap<CellId, (PathBuf, Vec<String>)> = BTreeMap::new();
-    let mut claim = |cell: CellId, base: PathBuf, files: Vec<String>| -> Result<()> {
-        if let Some((first, _)) = found.get(&cell) {
+/// Each cell found in a folder: the folder its candidate files are relative to, and the files.
+#[derive(Default)]
+struct FolderCells(BTreeMap<CellId, (PathBuf, Vec<String>)>);
+
+impl FolderCells {
+    /// Files `cell` under `base`. The same cell in two places is an error: which one is the
+    /// evidence would be a guess.
+    fn claim(&mut self, cell: CellId, base: PathBuf, files: Vec<String>) -> Result<()> {
+        if let Some((first, _)) = self.0.get(&cell) {
             bail!(
                 "the evidence for {cell} is in both {} and {}; keep one",
                 first.display(),
                 base.display()
             );
         }
-        found.insert(cell, (base, files));
+        self.0.insert(cell, (base, files));
         Ok(())
-    };
+    }
+
+    /// The cells of the evidence layout under `arch_dir`: `<fs>/run-<N>/`. Folders without
+    /// runs are not cells. Only the newest run counts; without its file the cell is unreadable
+    /// (`pick_newest` says so), however good an older run was.
+    fn claim_layout(&mut self, arch: &str, arch_dir: &Path) -> Result<()> {
+        for (fs, fs_path) in subdirs(arch_dir)? {
+            let newest = subdirs(&fs_path)?
+                .into_iter()
+                .filter_map(|(r, _)| run_number(&r).map(|n| (n, r)))
+                .max();
+            let (Some((_, newest)), Ok(cell)) = (newest, CellId::new(arch, &fs)) else {
+                continue;
+            };
+            let run_dir = fs_path.join(newest);
+            let files = if run_dir.join(FILE).is_file() {
+                vec![FILE.to_string()]
+            } else {
+                vec![]
+            };
+            self.claim(cell, run_dir, files)?;
+        }
+        Ok(())
+    }
+
+    /// The cell of a folder `actions/download-artifact` left: every file in it is a candidate.
+    fn claim_artifact_folder(&mut self, cell: CellId, dir: PathBuf) -> Result<()> {
+        let mut files = Vec::new();
+        find_files(&dir, "", 8, &mut files)?;
+        files.sort();
+        self.claim(cell, dir, files)
+    }
+}
+
+/// What a folder of evidence says, in either layout. The same cell in two places is an error:
+/// which one is the evidence would be a guess.
+pub fn read_dir(root: &Path, sha: Option<&Sha>, entry_cap: u64) -> Result<Vec<Observation>> {
+    if !root.is_dir() {
+        bail!("the evidence folder {} does not exist", root.display());
+    }
+    let mut found = FolderCells::default();
     for (name, path) in subdirs(root)? {
         match cell_from_artifact_name(&name) {
-            // The layout actions/download-artifact leaves.
-            Some(Ok(cell)) => {
-                let mut files = Vec::new();
-                find_files(&path, "", 8, &mut files)?;
-                files.sort();
-                claim(cell, path, files)?;
-            }
+            Some(Ok(cell)) => found.claim_artifact_folder(cell, path)?,
             Some(Err(e)) => bail!("in {}: {e}", root.display()),
-            // The evidence layout: <arch>/<fs>/run-<N>/. Folders without runs are not cells.
-            None => {
-                for (fs, fs_path) in subdirs(&path)? {
-                    let newest = subdirs(&fs_path)?
-                        .into_iter()
-                        .filter_map(|(r, _)| run_number(&r).map(|n| (n, r)))
-                        .max();
-                    let (Some((_, newest)), Ok(cell)) = (newest, CellId::new(&name, &fs)) else {
-                        continue;
-                    };
-                    // Only the newest run counts; without its file the cell is unreadable
-                    // (pick_newest says so), however good an older run was.
-                    let run_dir = fs_path.join(newest);
-                    let files = if run_dir.join(FILE).is_file() {
-                        vec![FILE.to_string()]
-                    } else {
-                        vec![]
-                    };
-                    claim(cell, run_dir, files)?;
-                }
+            None => found.claim_layout(&name, &path)?,
+        }
+    }
+    let observations = found
+        .0
+        .into_iter()
+        .map(|(cell, (base, files))| observe_folder(&cell, &base, &files, sha, entry_cap))
+        .collect();
+    Ok(observations)
+}
+
+/// What the newest `wal_verify.json` among a cell's candidate files says.
+fn observe_folder(
+    cell: &CellId,
+    base: &Path,
+    files: &[String],
+    sha: Option<&Sha>,
+    entry_cap: u64,
+) -> Observation {
+    match pick_newest(files) {
+        Err(why) => Observation::unreadable(cell, why, &base.display().to_string()),
+        Ok(i) => {
+            let path = base.join(&files[i]);
+            let source = path.display().to_string();
+            match read_capped(&path, entry_cap) {
+                Ok(bytes) => classify(&bytes, cell, sha, &source),
+                Err(why) => Observation::unreadable(cell, why, &source),
             }
         }
     }
-    let mut out = Vec::new();
-    for (cell, (base, files)) in found {
-        let o = match pick_newest(&files) {
-            Err(why) => unreadable(&cell, why, &base.display().to_string()),
-            Ok(i) => {
-                let path = base.join(&files[i]);
-                let source = path.display().to_string();
-                match read_capped(&path, entry_cap) {
-                    Ok(bytes) => classify(&bytes, &cell, sha, &source),
-                    Err(why) => unreadable(&cell, why, &source),
-                }
-            }
-        };
-        out.push(o);
-    }
-    Ok(out)
-}
-
-/// Whether a download starts like a zip archive (a local file header, or the end record of an
-/// empty archive).
-#[cfg(feature = "github")]
-pub fn looks_like_zip(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
-}
-
-/// Whether an archive entry name is relative and stays inside the archive: no leading slash or
-/// backslash, no `..` component, no drive letter, no NUL. Stricter than `enclosed_name`, which
-/// accepts some of these and rewrites them.
-#[cfg(feature = "github")]
-fn plain_name(name: &str) -> bool {
-    !name.starts_with(['/', '\\'])
-        && !name.contains([':', '\0'])
-        && name.split(['/', '\\']).all(|c| c != "..")
-}
-
-/// What a downloaded artifact (a zip, held in memory) says about `cell`.
-#[cfg(feature = "github")]
-pub fn read_zip(
-    bytes: &[u8],
-    cell: &CellId,
-    sha: Option<&Sha>,
-    entry_cap: u64,
-    source: &str,
-) -> Observation {
-    if !looks_like_zip(bytes) {
-        let head = excerpt(bytes, 40);
-        let note = format!("the download is not a zip archive (it begins {head:?})");
-        return unreadable(cell, note, source);
-    }
-    let mut zip = match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
-        Ok(z) => z,
-        Err(e) => return unreadable(cell, format!("the zip cannot be read: {e}"), source),
-    };
-    let mut names = Vec::new();
-    let mut indices = Vec::new();
-    for i in 0..zip.len() {
-        let entry = match zip.by_index_raw(i) {
-            Ok(f) => f,
-            Err(e) => return unreadable(cell, format!("the zip cannot be read: {e}"), source),
-        };
-        let Some(safe) = entry.enclosed_name().filter(|_| plain_name(entry.name())) else {
-            let note = format!(
-                "the zip holds an entry named {:?}, which escapes the archive; it is not evidence",
-                entry.name()
-            );
-            return unreadable(cell, note, source);
-        };
-        let rel: Vec<String> = safe
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        names.push(rel.join("/"));
-        indices.push(i);
-    }
-    let i = match pick_newest(&names) {
-        Ok(i) => i,
-        Err(why) => return unreadable(cell, why, source),
-    };
-    let source = format!("{source}:{}", names[i]);
-    let mut entry = match zip.by_index(indices[i]) {
-        Ok(f) => f,
-        Err(e) => return unreadable(cell, format!("cannot read {FILE}: {e}"), &source),
-    };
-    if entry.size() > entry_cap {
-        let note = format!(
-            "{FILE} is {} bytes uncompressed, over the {entry_cap}-byte cap",
-            entry.size()
-        );
-        return unreadable(cell, note, &source);
-    }
-    let mut buf = Vec::new();
-    if let Err(e) = (&mut entry).take(entry_cap + 1).read_to_end(&mut buf) {
-        return unreadable(cell, format!("cannot read {FILE}: {e}"), &source);
-    }
-    if buf.len() as u64 > entry_cap {
-        let note = format!("{FILE} is over the {entry_cap}-byte cap");
-        return unreadable(cell, note, &source);
-    }
-    classify(&buf, cell, sha, &source)
 }
 
 #[cfg(test)]

@@ -244,6 +244,7 @@ mod zips {
     use std::io::Write;
 
     use super::*;
+    use crate::gate::archive::read_zip;
 
     fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));

@@ -8,7 +8,7 @@
 //!   in memory. Here the API client does not follow redirects: the 302's `Location` is fetched
 //!   by a second client that has no token at all (so the storage host can never see it), the
 //!   status is checked, the body is read frame by frame and dropped as soon as it passes the
-//!   size cap, and `evidence::read_zip` checks the zip magic before anything else;
+//!   size cap, and `archive::read_zip` checks the zip magic before anything else;
 //! - its retry layer knows nothing of rate limits, so transient answers (5xx, 429, 403 with
 //!   rate-limit headers, connection errors) are retried here, honouring `Retry-After` and
 //!   `X-RateLimit-Reset`, within one total budget of waiting for the whole run.
@@ -26,13 +26,14 @@ use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
-use super::decision::{Observation, Status};
-use super::evidence::{self, Sha, ARTIFACT_PREFIX};
-use super::policy::CellId;
-use super::Gathered;
-use crate::cli::RepoSlug;
+use super::archive;
+use super::evidence::{self, GatheredEvidence, ARTIFACT_PREFIX};
+use super::observation::{Observation, Status};
+use super::target::{RepoSlug, Sha};
+use crate::cell_id::CellId;
 
-pub struct Config<'a> {
+/// Which run's artifacts to fetch, with which token, within which limits.
+pub struct FetchSettings<'a> {
     pub api_url: &'a str,
     pub token: String,
     pub repo: &'a RepoSlug,
@@ -79,7 +80,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Redirects followed on the storage side after the API's own.
 const MAX_REDIRECTS: usize = 5;
 
-pub fn fetch(cfg: &Config) -> Result<Gathered> {
+pub fn fetch(cfg: &FetchSettings) -> Result<GatheredEvidence> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,7 +119,7 @@ fn builder() -> octocrab::OctocrabBuilder<
         .set_read_timeout(Some(Duration::from_secs(120)))
 }
 
-async fn fetch_async(cfg: &Config<'_>) -> Result<Gathered> {
+async fn fetch_async(cfg: &FetchSettings<'_>) -> Result<GatheredEvidence> {
     let api = builder()
         .base_uri(cfg.api_url)
         .with_context(|| format!("{:?} is not a usable API URL", cfg.api_url))?
@@ -143,7 +144,7 @@ async fn fetch_async(cfg: &Config<'_>) -> Result<Gathered> {
     if observations.is_empty() {
         notes.push(format!("the run has no {ARTIFACT_PREFIX}* artifacts"));
     }
-    Ok(Gathered {
+    Ok(GatheredEvidence {
         observations,
         notes,
         source: format!("GitHub {} run {}", cfg.repo, cfg.run_id),
@@ -204,18 +205,12 @@ fn newest_by_cell(artifacts: Vec<Artifact>) -> (Vec<(CellId, Artifact)>, Vec<Str
 /// commit, too big) is decided without a download.
 async fn observe(
     client: &Client,
-    cfg: &Config<'_>,
+    cfg: &FetchSettings<'_>,
     cell: CellId,
     a: &Artifact,
 ) -> Result<Observation> {
     let source = format!("artifact {} (id {})", a.name, a.id);
-    let plain = |status, note: String| Observation {
-        cell: cell.clone(),
-        status,
-        failing: vec![],
-        note,
-        source: source.clone(),
-    };
+    let plain = |status, note: String| Observation::plain(&cell, status, note, &source);
     let head_sha = a.workflow_run.as_ref().and_then(|w| w.head_sha.as_deref());
     if a.expired {
         let when = a.expires_at.as_deref().unwrap_or("an unknown date");
@@ -242,7 +237,7 @@ async fn observe(
     Ok(
         match download(client, &route, cfg.max_artifact_size).await? {
             Download::Zip(bytes) => {
-                evidence::read_zip(&bytes, &cell, cfg.sha, cfg.max_entry_size, &source)
+                archive::read_zip(&bytes, &cell, cfg.sha, cfg.max_entry_size, &source)
             }
             Download::Gone => plain(Status::Expired, "the download answered 410 Gone".into()),
             Download::Refused(why) => plain(Status::Unreadable, why),
@@ -251,7 +246,7 @@ async fn observe(
 }
 
 /// Every artifact of the run, page by page.
-async fn list(client: &Client, cfg: &Config<'_>) -> Result<Vec<Artifact>> {
+async fn list(client: &Client, cfg: &FetchSettings<'_>) -> Result<Vec<Artifact>> {
     let (owner, name, run) = (&cfg.repo.owner, &cfg.repo.name, cfg.run_id);
     let mut all: Vec<Artifact> = Vec::new();
     let mut total = None;

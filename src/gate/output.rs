@@ -9,41 +9,11 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
-use super::decision::{CellDecision, Decision, Verdict};
+use super::config::{GateConfig, GateMode};
+use super::decision::{CellDecision, Verdict};
 use super::evidence::one_line as clean;
-use super::policy::Policy;
-use crate::cli::{GateArgs, GateMode};
-
-/// Everything `gate.json` holds.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub schema_version: u32,
-    /// The process's exit code for this decision (0 or 1).
-    pub exit_code: u8,
-    #[serde(serialize_with = "mode_name")]
-    pub mode: GateMode,
-    pub policy: Policy,
-    pub sha: Option<String>,
-    pub today: String,
-    pub source: String,
-    pub waivers_loaded: usize,
-    pub notes: Vec<String>,
-    #[serde(flatten)]
-    pub decision: Decision,
-}
-
-fn mode_name<S: serde::Serializer>(m: &GateMode, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(mode_str(*m))
-}
-
-fn mode_str(m: GateMode) -> &'static str {
-    match m {
-        GateMode::Release => "release",
-        GateMode::Nightly => "nightly",
-    }
-}
+use super::report::GateReport;
 
 /// GitHub shows at most ten annotations of a kind per step.
 const MAX_ANNOTATIONS: usize = 10;
@@ -62,7 +32,7 @@ fn number_col(c: &CellDecision) -> String {
     c.number.map_or("-".into(), |n| n.to_string())
 }
 
-pub fn table(r: &Report) -> String {
+pub fn table(r: &GateReport) -> String {
     let header = [
         "cell",
         "arch",
@@ -114,7 +84,7 @@ pub fn table(r: &Report) -> String {
     out
 }
 
-pub fn verdict_line(r: &Report) -> String {
+pub fn verdict_line(r: &GateReport) -> String {
     let d = &r.decision;
     let waived = d.cells.iter().filter(|c| !c.waivers.is_empty()).count();
     match d.verdict {
@@ -156,7 +126,7 @@ fn escape_annotation(s: &str) -> String {
         .replace('\n', "%0A")
 }
 
-pub fn annotations(r: &Report) -> Vec<String> {
+pub fn annotations(r: &GateReport) -> Vec<String> {
     let d = &r.decision;
     let errors: Vec<String> = d
         .blocking()
@@ -205,26 +175,71 @@ fn md(s: &str) -> String {
         .replace('|', "\\|")
 }
 
-pub fn markdown(r: &Report) -> String {
+/// The decision as markdown, for the step summary: a heading, the table, then the waivers,
+/// notes and verdict. Rows that would take it over GitHub's limit are left out and counted.
+pub fn markdown(r: &GateReport) -> String {
     let d = &r.decision;
-    let mut out = String::new();
-    let verdict = match d.verdict {
+    let mut out = markdown_heading(r);
+    out.push_str("| # | arch | fs | requirement | status | waiver | note |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    let tail = markdown_tail(r);
+    for (i, c) in d.cells.iter().enumerate() {
+        let row = markdown_row(c);
+        if out.len() + row.len() + tail.len() + 200 > SUMMARY_BUDGET {
+            let _ = writeln!(
+                out,
+                "\n{} more cells left out to keep the summary under 1 MiB; gate.json has them all.",
+                d.cells.len() - i
+            );
+            break;
+        }
+        out.push_str(&row);
+    }
+    out.push('\n');
+    out.push_str(&tail);
+    out
+}
+
+fn markdown_heading(r: &GateReport) -> String {
+    let verdict = match r.decision.verdict {
         Verdict::Pass => "PASS",
         Verdict::Blocked => "BLOCKED",
     };
+    let mut out = String::new();
     let _ = writeln!(out, "## Release gate: {verdict}\n");
     let _ = writeln!(
         out,
         "Policy **{}**, mode {}, commit {}, evidence from {}.\n",
         md(&r.policy.name),
-        mode_str(r.mode),
+        r.mode.as_str(),
         r.sha
             .as_deref()
             .map_or("not checked".into(), |s| format!("`{s}`")),
         md(&r.source)
     );
-    out.push_str("| # | arch | fs | requirement | status | waiver | note |\n");
-    out.push_str("|---|---|---|---|---|---|---|\n");
+    out
+}
+
+fn markdown_row(c: &CellDecision) -> String {
+    let note: String = md(&c.note).chars().take(500).collect();
+    let status = if c.blocking {
+        format!("**{}**", c.status)
+    } else {
+        c.status.to_string()
+    };
+    format!(
+        "| {} | {} | {} | {} | {status} | {} | {note} |\n",
+        number_col(c),
+        md(&c.arch),
+        md(&c.fs),
+        c.requirement,
+        md(&waiver_col(c)),
+    )
+}
+
+/// What follows the table: expired and unused waivers, notes, the verdict.
+fn markdown_tail(r: &GateReport) -> String {
+    let d = &r.decision;
     let mut tail = String::new();
     for w in &d.expired_waivers {
         let _ = writeln!(
@@ -247,38 +262,11 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(tail, "- {}", md(n));
     }
     let _ = writeln!(tail, "\n{}", md(&verdict_line(r)));
-    for (i, c) in d.cells.iter().enumerate() {
-        let note: String = md(&c.note).chars().take(500).collect();
-        let status = if c.blocking {
-            format!("**{}**", c.status)
-        } else {
-            c.status.to_string()
-        };
-        let row = format!(
-            "| {} | {} | {} | {} | {status} | {} | {note} |\n",
-            number_col(c),
-            md(&c.arch),
-            md(&c.fs),
-            c.requirement,
-            md(&waiver_col(c)),
-        );
-        if out.len() + row.len() + tail.len() + 200 > SUMMARY_BUDGET {
-            let _ = writeln!(
-                out,
-                "\n{} more cells left out to keep the summary under 1 MiB; gate.json has them all.",
-                d.cells.len() - i
-            );
-            break;
-        }
-        out.push_str(&row);
-    }
-    out.push('\n');
-    out.push_str(&tail);
-    out
+    tail
 }
 
 /// Prints and writes the decision.
-pub fn emit(r: &Report, args: &GateArgs) -> Result<()> {
+pub fn emit(r: &GateReport, config: &GateConfig) -> Result<()> {
     let mut stdout = String::new();
     for a in annotations(r) {
         stdout.push_str(&a);
@@ -305,12 +293,12 @@ pub fn emit(r: &Report, args: &GateArgs) -> Result<()> {
     stdout.push_str(&verdict_line(r));
     stdout.push('\n');
 
-    if let Some(path) = &args.out {
+    if let Some(path) = &config.out {
         let json = serde_json::to_string_pretty(r).context("cannot serialize the decision")?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if let Some(path) = &args.summary {
+    if let Some(path) = &config.summary {
         append(path, &markdown(r))?;
     }
     print!("{stdout}");
@@ -329,13 +317,13 @@ fn append(path: &std::path::Path, text: &str) -> Result<()> {
 
 /// When the gate could not decide: an error annotation, and the same in gate.json and the
 /// summary, so that a workflow shows why. Failures to write these are only reported.
-pub fn emit_error(e: &anyhow::Error, args: &GateArgs) {
+pub fn emit_error(e: &anyhow::Error, config: &GateConfig) {
     let msg = clean(&format!("{e:#}"));
     println!(
         "::error::{}",
         escape_annotation(&format!("the gate could not decide: {msg}"))
     );
-    if let Some(path) = &args.out {
+    if let Some(path) = &config.out {
         let json = serde_json::json!({
             "schema_version": 1,
             "verdict": "ERROR",
@@ -346,7 +334,7 @@ pub fn emit_error(e: &anyhow::Error, args: &GateArgs) {
             eprintln!("warning: cannot write {}: {err}", path.display());
         }
     }
-    if let Some(path) = &args.summary {
+    if let Some(path) = &config.summary {
         let text = format!(
             "## Release gate: ERROR\n\nThe gate could not decide: {}\n",
             md(&msg)

@@ -12,8 +12,16 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize, Serializer};
 
-pub use crate::cell_id::CellId;
-use crate::cli::Phase;
+use crate::cell_id::CellId;
+
+/// The built-in policies, by name (`--policy phase1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Cells 1 and 3 gated; 2 and 5 informational; 4 and 6 optional.
+    Phase1,
+    /// Cells 1-5 gated; 6 optional.
+    Phase2,
+}
 
 /// What a cell's evidence means for the release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

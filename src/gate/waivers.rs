@@ -15,8 +15,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use super::decision::Status;
-use super::policy::CellId;
+use super::observation::Status;
+use crate::cell_id::CellId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiver {
