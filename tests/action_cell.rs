@@ -65,7 +65,8 @@ fn native_cell_on_the_temp_dirs_filesystem_passes_and_reports_its_seed() {
         return;
     };
     eprintln!("the runner temp dir is on {fs}");
-    r.set("PM_SEED", "424242");
+    // A real cell, with the least crash testing that certifies.
+    r.set("PM_SEED", "424242").set("PM_ITERATIONS", "10");
     let run = r.run("run-cell.sh");
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(run.out("pass"), "true");
@@ -87,7 +88,7 @@ fn native_cell_on_the_temp_dirs_filesystem_passes_and_reports_its_seed() {
     assert_eq!(json["pass"], true);
     assert_eq!(json["arch"], arch);
     assert_eq!(json["fs_type"].as_str(), Some(fs.as_str()));
-    assert_eq!(json["total_iterations"], 3);
+    assert_eq!(json["total_iterations"], 10);
     assert!(run.stdout.contains("::group::Cell"), "{run}");
     assert!(
         run.stdout.contains("::notice title=portability-matrix"),
@@ -95,14 +96,15 @@ fn native_cell_on_the_temp_dirs_filesystem_passes_and_reports_its_seed() {
     );
     assert!(run.summary.contains("**PASS**"), "{}", run.summary);
     assert!(run.summary.contains("`424242`"), "{}", run.summary);
-    assert!(run.summary.contains("3/3"), "{}", run.summary);
+    assert!(run.summary.contains("10/10"), "{}", run.summary);
 }
 
 #[test]
 fn generated_seed_is_the_one_the_cell_ran_with() {
-    let Some((r, _)) = cell_runner(BIN) else {
+    let Some((mut r, _)) = cell_runner(BIN) else {
         return;
     };
+    r.set("PM_ITERATIONS", "10");
     let run = r.run("run-cell.sh");
     assert_eq!(run.code, Some(0), "{run}");
     let seed: u64 = run.out("seed").parse().expect("a numeric seed");

@@ -102,8 +102,13 @@ pub fn parse(text: &str, file: &Path) -> Result<Waiver> {
             Some(Status::Pass) => bail!("it lists the status PASS, which needs no waiver"),
             Some(st) => statuses.push(st),
             None => bail!(
-                "it lists the status {s:?}; statuses are FAIL, SKIP, MISSING, EXPIRED, \
-                 UNREADABLE and STALE"
+                "it lists the status {s:?}; statuses are {}",
+                Status::ALL
+                    .iter()
+                    .filter(|st| **st != Status::Pass)
+                    .map(|st| st.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
