@@ -29,6 +29,14 @@ bootstrap:
 build: bootstrap
 	$(CARGO) build --release --locked
 
+## Puts the release binary on PATH as `portability-matrix`, as the docs write it:
+## $(PREFIX)/bin, ~/.cargo/bin by default (rustup puts that on PATH).
+PREFIX ?= $(HOME)/.cargo
+.PHONY: install
+install: build
+	install -D -m 755 $(BIN) $(PREFIX)/bin/portability-matrix
+	@echo "installed $(PREFIX)/bin/portability-matrix; if the shell cannot find it, add $(PREFIX)/bin to PATH"
+
 ## The native cell: four steps on this machine's arch and default temp filesystem.
 portability-matrix: build
 	$(BIN) cell --evidence $(EVIDENCE) --iterations $(ITERATIONS) $(SEED_ARG)
@@ -46,12 +54,15 @@ test: bootstrap
 lint-actions:
 	scripts/lint-actions.sh
 
-## The release gate on the evidence folder; POLICY=phase2 (or a file) and GATE_MODE=nightly change it.
+## The release gate on the evidence folder, for this checkout's commit (evidence from another
+## commit or a dirty tree is STALE); POLICY=phase2 (or a file), GATE_MODE=nightly and SHA=…
+## change it. A missing cell is named with the command that makes it.
 POLICY ?= phase1
 GATE_MODE ?= release
+SHA ?= $(shell git rev-parse HEAD 2>/dev/null)
 .PHONY: gate
 gate: build
-	$(BIN) gate --evidence-dir $(EVIDENCE) --policy $(POLICY) --mode $(GATE_MODE)
+	$(BIN) gate --evidence-dir $(EVIDENCE) --policy $(POLICY) --mode $(GATE_MODE) $(if $(SHA),--sha $(SHA),)
 
 ## Prerequisites of the full matrix: QEMU + binfmt_misc, mkfs.xfs, cross toolchains (root).
 matrix-deps:

@@ -26,6 +26,17 @@ fn gate_json(root: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(root.join("gate.json")).unwrap()).unwrap()
 }
 
+/// The decision for one cell in gate.json.
+fn cell_of(gate: &Value, cell: &str) -> Value {
+    gate["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cell"] == cell)
+        .unwrap_or_else(|| panic!("no {cell} in {gate}"))
+        .clone()
+}
+
 fn offline(root: &Path) -> assert_cmd::Command {
     let mut c = gate(root);
     c.args(["--evidence-dir", "ev", "--out", "gate.json", "--sha", SHA]);
@@ -390,4 +401,92 @@ fn a_build_without_the_github_feature_says_so_for_repo_mode() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn a_passing_cell_without_enough_crash_testing_blocks_as_a_fail_of_coverage() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    // Evidence of the seed's four steps only: no kill -9 runs, no power-loss state.
+    let mut thin = evidence("arm64", "ext4", true);
+    thin.as_object_mut().unwrap().remove("kill_runs");
+    thin.as_object_mut().unwrap().remove("power_loss");
+    put(d.path(), "ev/arm64/ext4/run-2/wal_verify.json", &thin);
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let cell = cell_of(&gate_json(d.path()), "arm64/ext4");
+    assert_eq!(cell["status"], "FAIL", "{cell}");
+    assert_eq!(cell["failing"], json!(["COVERAGE"]));
+    assert!(
+        cell["note"]
+            .as_str()
+            .unwrap()
+            .contains("0 kill -9 runs (minimum 10)"),
+        "{cell}"
+    );
+    // A policy may raise the minimums: 100 kills pass the default, not 500.
+    std::fs::write(
+        d.path().join("strict.toml"),
+        "name = \"strict\"\ngated = [\"amd64/ext4\"]\n[minimums]\nkills = 500\n",
+    )
+    .unwrap();
+    let out = run(offline(d.path()).args(["--policy", "strict.toml"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("100 kill -9 runs (minimum 500)"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn evidence_from_a_dirty_tree_is_stale_for_its_commit() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let mut dirty = evidence("arm64", "ext4", true);
+    dirty["commit_dirty"] = json!(true);
+    put(d.path(), "ev/arm64/ext4/run-2/wal_verify.json", &dirty);
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let cell = cell_of(&gate_json(d.path()), "arm64/ext4");
+    assert_eq!(cell["status"], "STALE", "{cell}");
+    assert!(
+        cell["note"]
+            .as_str()
+            .unwrap()
+            .contains("uncommitted changes"),
+        "{cell}"
+    );
+    // Clean evidence for the same commit passes.
+    let mut clean = evidence("arm64", "ext4", true);
+    clean["commit_dirty"] = json!(false);
+    put(d.path(), "ev/arm64/ext4/run-3/wal_verify.json", &clean);
+    assert_eq!(run(&mut offline(d.path())).code, 0);
+}
+
+#[test]
+fn a_missing_gated_cell_is_named_with_the_command_that_makes_it() {
+    let d = tempfile::tempdir().unwrap();
+    put(
+        d.path(),
+        "ev/amd64/ext4/run-1/wal_verify.json",
+        &evidence("amd64", "ext4", true),
+    );
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "hint: arm64/ext4 has no evidence in ev; make it (as root, from a clean checkout of the commit): make portability-matrix-full MATRIX_ARCH=arm64 MATRIX_FS=ext4 EVIDENCE=ev"
+        ),
+        "{}",
+        out.stdout
+    );
+    // The verdict stays the last line.
+    assert!(out
+        .stdout
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("verdict: BLOCKED"));
 }

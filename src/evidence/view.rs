@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::coverage::Coverage;
+
 /// The part of `wal_verify.json` the gate reads (schemas/wal_verify.schema.json has it all).
 /// Fields are optional here so that a missing one is reported by name, not by serde.
 #[derive(Deserialize)]
@@ -31,6 +33,37 @@ pub struct Evidence {
     /// on the host, a failed cleanup, a timeout).
     #[serde(default)]
     pub matrix: Option<MatrixVerdict>,
+    /// With a commit read from a git checkout: whether it had uncommitted changes.
+    #[serde(default)]
+    pub commit_dirty: Option<bool>,
+    /// The crash testing the cell ran (absent parts ran nothing).
+    #[serde(default)]
+    pub total_iterations: Option<u32>,
+    #[serde(default)]
+    pub kill_runs: Option<KillRunsView>,
+    #[serde(default)]
+    pub power_loss: Option<PowerLossView>,
+}
+
+#[derive(Deserialize)]
+pub struct KillRunsView {
+    pub kills: u32,
+}
+
+#[derive(Deserialize)]
+pub struct PowerLossView {
+    pub states_checked: u64,
+}
+
+impl Evidence {
+    /// How much crash testing the evidence shows; what it does not record counts as none.
+    pub fn coverage(&self) -> Coverage {
+        Coverage {
+            iterations: self.total_iterations.unwrap_or(0),
+            kills: self.kill_runs.as_ref().map_or(0, |k| k.kills),
+            power_loss_states: self.power_loss.as_ref().map_or(0, |p| p.states_checked),
+        }
+    }
 }
 
 #[derive(Deserialize)]

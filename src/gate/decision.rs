@@ -21,6 +21,7 @@ use super::observation::{Observation, Status};
 use super::policy::{Policy, Requirement};
 use super::waivers::Waiver;
 use crate::cell_id::CellId;
+use crate::coverage::Minimums;
 
 /// The decision for one cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -158,6 +159,7 @@ pub fn decide(
 fn one_per_cell(observations: Vec<Observation>, policy: &Policy) -> BTreeMap<CellId, Observation> {
     let mut by_cell: BTreeMap<CellId, Observation> = BTreeMap::new();
     for o in observations {
+        let o = hold_to_minimums(o, &policy.minimums);
         match by_cell.get(&o.cell) {
             Some(prev) if prev.status.severity() >= o.status.severity() => {}
             _ => {
@@ -176,6 +178,27 @@ fn one_per_cell(observations: Vec<Observation>, policy: &Policy) -> BTreeMap<Cel
         });
     }
     by_cell
+}
+
+/// A PASS whose crash testing is below the policy's minimums is a FAIL of `COVERAGE`: the cell
+/// passed what it ran, but it did not run enough to certify anything.
+fn hold_to_minimums(o: Observation, minimums: &Minimums) -> Observation {
+    let short = match (&o.status, &o.coverage) {
+        (Status::Pass, Some(c)) => c.shortfalls(minimums),
+        _ => return o,
+    };
+    if short.is_empty() {
+        return o;
+    }
+    let note = format!(
+        "{}, but its crash testing is below the minimums: {}",
+        o.note,
+        short.join(", ")
+    );
+    Observation {
+        coverage: o.coverage,
+        ..Observation::failed(&o.cell, vec!["COVERAGE".into()], note, &o.source)
+    }
 }
 
 /// The ids of the valid waivers that cover a gated, non-PASS cell; each one is marked used.

@@ -28,6 +28,7 @@ fn obs(c: &str, status: Status, failing: &[&str]) -> Observation {
         failing: failing.iter().map(|s| s.to_string()).collect(),
         note: "n".into(),
         source: "s".into(),
+        coverage: None,
     }
 }
 
@@ -383,4 +384,37 @@ fn of_two_observations_of_one_cell_the_worse_counts() {
     );
     assert_eq!(d.cells[0].status, Status::Unreadable);
     assert_eq!(d.verdict, Verdict::Blocked);
+}
+
+#[test]
+fn a_pass_below_the_minimums_of_crash_testing_is_a_fail_of_coverage_and_a_policy_can_raise_them() {
+    let covered = |iterations, kills, power_loss_states| Observation {
+        coverage: Some(crate::coverage::Coverage {
+            iterations,
+            kills,
+            power_loss_states,
+        }),
+        ..obs("amd64/ext4", Status::Pass, &[])
+    };
+    let phase1 = Policy::builtin(Phase::Phase1);
+    let d = decide(vec![covered(20, 100, 85)], &phase1, &[], TODAY);
+    assert_eq!(d.verdict, Verdict::Pass);
+    let d = decide(vec![covered(20, 0, 85)], &phase1, &[], TODAY);
+    let c = &d.cells[0];
+    assert_eq!((c.status, c.blocking), (Status::Fail, true));
+    assert_eq!(c.failing, ["COVERAGE"]);
+    assert!(c.note.contains("0 kill -9 runs (minimum 10)"), "{}", c.note);
+    let strict = Policy::from_toml(
+        "name = \"strict\"\ngated = [\"amd64/ext4\"]\n[minimums]\nkills = 500\n",
+        "t",
+    )
+    .unwrap();
+    let d = decide(vec![covered(20, 100, 85)], &strict, &[], TODAY);
+    assert!(
+        d.cells[0].note.contains("100 kill -9 runs (minimum 500)"),
+        "{}",
+        d.cells[0].note
+    );
+    let lax = Policy::from_toml("name = \"lax\"\n[minimums]\nkills = 1\n", "t").unwrap_err();
+    assert!(format!("{lax:#}").contains("only raise"), "{lax:#}");
 }

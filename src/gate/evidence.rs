@@ -88,12 +88,10 @@ fn judge(
     failing.sort();
     failing.dedup();
     match (pass, failing.is_empty()) {
-        (true, true) => Ok(Observation::plain(
-            cell,
-            Status::Pass,
-            format!("{run}certified"),
-            source,
-        )),
+        (true, true) => Ok(Observation {
+            coverage: Some(e.coverage()),
+            ..Observation::plain(cell, Status::Pass, format!("{run}certified"), source)
+        }),
         (true, false) => Err(format!(
             "{FILE} says pass but reports failures ({})",
             failing.join(", ")
@@ -130,6 +128,11 @@ fn check_filed_under(e: &Evidence, cell: &CellId) -> Result<(), String> {
 /// Why the evidence may not be from the commit being released, if it may not.
 fn staleness(e: &Evidence, sha: &Sha) -> Option<String> {
     match &e.commit {
+        Some(c) if sha.matches(c) && e.commit_dirty == Some(true) => Some(format!(
+            "evidence is from a working tree at {c} with uncommitted changes, not from {} alone; \
+             run the cell again from a clean checkout",
+            sha.as_str()
+        )),
         Some(c) if sha.matches(c) => None,
         Some(c) => Some(format!("evidence is from commit {c}, not {}", sha.as_str())),
         None => Some(format!(

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::cell_id::CellId;
+use crate::coverage::Coverage;
 
 /// What the evidence says about one cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -92,6 +93,8 @@ pub struct Observation {
     pub note: String,
     /// Where the evidence was read (a path, or an artifact name and id).
     pub source: String,
+    /// For PASS: how much crash testing the evidence shows, held to the policy's minimums.
+    pub coverage: Option<Coverage>,
 }
 
 impl Observation {
@@ -103,6 +106,7 @@ impl Observation {
             failing: vec![],
             note,
             source: source.to_string(),
+            coverage: None,
         }
     }
 

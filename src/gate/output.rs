@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use super::config::{GateConfig, GateMode};
 use super::decision::{CellDecision, Verdict};
 use super::evidence::one_line as clean;
+use super::observation::Status;
 use super::report::GateReport;
 
 /// GitHub shows at most ten annotations of a kind per step.
@@ -265,6 +266,38 @@ fn markdown_tail(r: &GateReport) -> String {
     tail
 }
 
+/// For each blocking cell that has no evidence, or evidence from another commit: the command
+/// that produces it.
+pub fn hints(r: &GateReport, config: &GateConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in r.decision.cells.iter().filter(|c| c.blocking) {
+        let cell = format!("{}/{}", clean(&c.arch), clean(&c.fs));
+        let why = match c.status {
+            Status::Missing => "has no evidence",
+            Status::Stale => "has evidence from another commit or a dirty tree",
+            _ => continue,
+        };
+        out.push(match &config.evidence_dir {
+            Some(dir) => format!(
+                "{cell} {why} in {}; make it (as root, from a clean checkout of the commit): \
+                 make portability-matrix-full MATRIX_ARCH={} MATRIX_FS={} EVIDENCE={}",
+                dir.display(),
+                clean(&c.arch),
+                clean(&c.fs),
+                crate::shell::shell_quote(&dir.display().to_string())
+            ),
+            None => format!(
+                "{cell} {why} in this workflow run: its artifact {}{}-{} comes from the \
+                 action's cell job for {cell} (mode: cell)",
+                crate::evidence::layout::ARTIFACT_PREFIX,
+                clean(&c.arch),
+                clean(&c.fs)
+            ),
+        });
+    }
+    out
+}
+
 /// Prints and writes the decision.
 pub fn emit(r: &GateReport, config: &GateConfig) -> Result<()> {
     let mut stdout = String::new();
@@ -289,6 +322,9 @@ pub fn emit(r: &GateReport, config: &GateConfig) -> Result<()> {
     }
     for n in &r.notes {
         let _ = writeln!(stdout, "note: {}", clean(n));
+    }
+    for h in hints(r, config) {
+        let _ = writeln!(stdout, "hint: {h}");
     }
     stdout.push_str(&verdict_line(r));
     stdout.push('\n');

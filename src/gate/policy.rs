@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::cell_id::CellId;
+use crate::coverage::Minimums;
 
 /// The built-in policies, by name (`--policy phase1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,6 +52,9 @@ pub struct Policy {
     pub description: String,
     #[serde(serialize_with = "cells_as_strings")]
     cells: BTreeMap<CellId, Requirement>,
+    /// The crash testing a cell's evidence must show to pass: the documented minimums, or
+    /// higher ones the policy file sets.
+    pub minimums: Minimums,
 }
 
 fn cells_as_strings<S: Serializer>(
@@ -73,6 +77,38 @@ struct PolicyFile {
     informational: Vec<String>,
     #[serde(default)]
     optional: Vec<String>,
+    /// `[minimums]`: raises any of the documented minimums (never lowers one).
+    #[serde(default)]
+    minimums: MinimumsFile,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MinimumsFile {
+    iterations: Option<u32>,
+    kills: Option<u32>,
+    power_loss_states: Option<u64>,
+}
+
+impl MinimumsFile {
+    fn resolve(&self, origin: &str) -> Result<Minimums> {
+        let d = Minimums::DEFAULT;
+        let m = Minimums {
+            iterations: self.iterations.unwrap_or(d.iterations),
+            kills: self.kills.unwrap_or(d.kills),
+            power_loss_states: self.power_loss_states.unwrap_or(d.power_loss_states),
+        };
+        if !m.at_least_default() {
+            bail!(
+                "the policy file {origin} lowers a minimum of crash testing; a policy may only \
+                 raise them (at least {} iterations, {} kills, {} power-loss states)",
+                d.iterations,
+                d.kills,
+                d.power_loss_states
+            );
+        }
+        Ok(m)
+    }
 }
 
 const PHASE1: &str = include_str!("../../policies/phase1.toml");
@@ -118,6 +154,7 @@ impl Policy {
             }
         }
         Ok(Policy {
+            minimums: file.minimums.resolve(origin)?,
             name: file.name,
             description: file.description,
             cells,
