@@ -102,9 +102,13 @@ pub struct CellArgs {
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub explore_bound: u64,
     /// Run only the seed's original four steps: step 2 without kill -9 runs and without the
-    /// power-loss exploration.
+    /// power-loss exploration. Below the minimums of crash testing: it does not certify.
     #[arg(long)]
     pub seed_steps_only: bool,
+    /// Print every kill and iteration, not one updating progress line (autonomy.log keeps
+    /// them either way).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +161,9 @@ pub struct CrashHarnessArgs {
     /// Power-loss states also checked on the filesystem holding --dir (a cell's default).
     #[arg(long, default_value_t = 100)]
     pub on_disk: u64,
+    /// Print every kill and iteration, not one updating progress line.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// The kinds of crash the harness runs.
@@ -496,6 +503,7 @@ impl CellArgs {
             kills: self.kills,
             explore_bound: self.explore_bound,
             seed_steps_only: self.seed_steps_only,
+            verbose: self.verbose,
         }
     }
 }
@@ -522,6 +530,7 @@ impl CrashHarnessArgs {
             dir: self.dir.clone(),
             out: self.out.clone(),
             plan,
+            verbose: self.verbose,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::crash::explore::{self, Options, Reproducer};
-use crate::evidence::log::say;
+use crate::evidence::log::{say, Screen};
 
 /// What `crash-explore` runs, resolved from the command line.
 pub struct ExploreRequest {
@@ -70,7 +70,7 @@ pub fn run(args: &ExploreRequest) -> Result<ExitCode> {
         on_disk,
         ..args.options.clone()
     };
-    let mut log = |l: &str| say(l);
+    let mut log = Screen::new(false);
     if let Some(state) = &args.replay {
         say(&format!(
             "replaying state {state} of the {} workload, seed {seed}",

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 
 use crate::crash::leftovers::IterationRecord;
 use crate::crash::suite::{run_crash_tests, CrashPlan};
-use crate::evidence::log::say;
+use crate::evidence::log::{say, Screen};
 use crate::self_exec::self_command;
 
 /// What `crash-harness` runs, resolved from the command line.
@@ -27,6 +27,8 @@ pub struct HarnessOptions {
     /// Where the results go as JSON.
     pub out: Option<PathBuf>,
     pub plan: CrashPlan,
+    /// Every kill and iteration on the terminal, not one updating line.
+    pub verbose: bool,
 }
 
 pub fn run(args: &HarnessOptions) -> Result<ExitCode> {
@@ -58,7 +60,7 @@ pub fn run(args: &HarnessOptions) -> Result<ExitCode> {
         &args.plan,
         &root,
         &self_command,
-        &mut |l| say(l),
+        &mut Screen::new(args.verbose),
     )?;
     let run = &step2.run;
     if let Some(out) = &args.out {

@@ -313,3 +313,78 @@ fn a_cell_run_in_a_clean_checkout_of_its_own_commit_records_that_commit() {
         "{cmd}"
     );
 }
+
+#[test]
+fn a_passing_cell_prints_no_line_per_kill_unless_verbose_and_its_log_keeps_them_all() {
+    let work = tempfile::tempdir().unwrap();
+    let ev = tempfile::tempdir().unwrap();
+    let cell = |extra: &[&str]| {
+        bin()
+            .args(["cell", "--dir", work.path().to_str().unwrap()])
+            .args(["--evidence", ev.path().to_str().unwrap()])
+            .args(["--iterations", "10", "--seed", "4"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let quiet = cell(&[]);
+    assert_eq!(code(&quiet), 0, "{}", stdout(&quiet));
+    let out = stdout(&quiet);
+    assert!(
+        !out.contains("kill 5:"),
+        "a line per kill on stdout:\n{out}"
+    );
+    assert!(
+        !out.contains("iteration   5:"),
+        "a line per iteration on stdout:\n{out}"
+    );
+    assert!(
+        out.contains("kill -9: 100 kills"),
+        "the summary line is kept:\n{out}"
+    );
+    assert!(
+        out.lines().count() < 80,
+        "{} lines:\n{out}",
+        out.lines().count()
+    );
+    let fs = fs_of(work.path());
+    let log = std::fs::read_to_string(run_dir(ev.path(), &fs, 1).join("autonomy.log")).unwrap();
+    assert!(log.contains("kill 5:") && log.contains("kill 99:"), "{log}");
+    assert!(log.contains("iteration   5:"), "{log}");
+    let verbose = cell(&["--verbose"]);
+    assert_eq!(code(&verbose), 0);
+    assert!(stdout(&verbose).contains("kill 5:"), "{}", stdout(&verbose));
+}
+
+#[test]
+fn on_a_terminal_progress_is_one_line_updated_in_place() {
+    let Ok(script) = which("script") else {
+        skip("`script` (util-linux) is not installed, so no terminal can be emulated");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let ev = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "{} cell --dir {} --evidence {} --iterations 10 --seed 4",
+        env!("CARGO_BIN_EXE_portability-matrix"),
+        work.path().display(),
+        ev.path().display()
+    );
+    let o = std::process::Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("\r\x1b[2K  kill -9: 100/100"), "{out}");
+    assert!(!out.contains("kill 5:"), "{out}");
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

@@ -104,7 +104,7 @@ fn prepare(args: &CellOptions) -> Result<Workspace> {
         );
     }
     let run_dir = claim_run(&args.evidence, arch, &mount.fs_type)?;
-    let mut log = Log::create(run_dir.path.join(AUTONOMY_LOG))?;
+    let mut log = Log::create(run_dir.path.join(AUTONOMY_LOG), args.verbose)?;
     let dmesg_before = log::dmesg();
     let certified = certified_commit(args);
     write_cmd(

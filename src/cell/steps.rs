@@ -12,6 +12,7 @@ use super::lock_probe::lock_probe;
 use super::options::CellOptions;
 use super::rename::rename_check;
 use crate::coverage::Minimums;
+use crate::crash::narrate::Narrator;
 use crate::crash::suite::{run_crash_tests, CrashPlan, CrashResults};
 use crate::evidence::log::Log;
 use crate::evidence::record::{self as report, InvariantResult, Invariants, StepResult, Violation};
@@ -160,8 +161,22 @@ fn crash_step(args: &CellOptions, root: &Path, log: &mut Log) -> Result<CrashRes
         &plan,
         root,
         &self_command,
-        &mut |l| log.line(&format!("  {l}")),
+        &mut Indented(log),
     )
+}
+
+/// The crash tests' lines, indented under their step's heading.
+struct Indented<'a>(&'a mut Log);
+
+impl Narrator for Indented<'_> {
+    fn line(&mut self, s: &str) {
+        self.0.line(&format!("  {s}"));
+    }
+
+    fn progress(&mut self, status: &str, detail: &str) {
+        self.0
+            .progress(&format!("  {status}"), &format!("  {detail}"));
+    }
 }
 
 /// With no WAL verified at all, every invariant is recorded as failed: nothing was shown.

@@ -23,6 +23,7 @@ use wal::StdStorage;
 
 use super::check::{check_state, from_map, Checked, Expect, Finding};
 use super::model::{frontiers, Fate, Frontier};
+use super::narrate::{rate, Narrator};
 use super::seeded::iteration_rng;
 use super::workload::{record, Protocol, Workload};
 
@@ -238,7 +239,7 @@ pub fn materialize(image: &BTreeMap<PathBuf, Vec<u8>>, at: &Path) -> Result<()> 
 fn keep_state(
     image: &BTreeMap<PathBuf, Vec<u8>>,
     dir: &Path,
-    log: &mut dyn FnMut(&str),
+    log: &mut dyn Narrator,
 ) -> Result<()> {
     if let Ok(mut entries) = std::fs::read_dir(dir) {
         anyhow::ensure!(
@@ -253,20 +254,20 @@ fn keep_state(
     let recovered = dir.join("recovered");
     materialize(image, &crashed)?;
     materialize(image, &recovered)?;
-    log(&format!(
+    log.line(&format!(
         "the state as the power cut left it: {} (verify reads it without recovery, so leftovers past safe_seq are reported there)",
         crashed.display()
     ));
     match wal::Wal::open(&recovered) {
         Ok(w) => {
             drop(w);
-            log(&format!(
+            log.line(&format!(
                 "the state after the WAL's recovery: {} (check it: portability-matrix verify --dir {})",
                 recovered.display(),
                 crate::shell::shell_quote(&recovered.display().to_string())
             ));
         }
-        Err(e) => log(&format!(
+        Err(e) => log.line(&format!(
             "recovery of {} failed: {e}; the directory holds what it left",
             recovered.display()
         )),
@@ -275,7 +276,7 @@ fn keep_state(
 }
 
 /// Explores every crash state of the workload (sampling beyond the bound) and checks each.
-pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Exploration> {
+pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
     let started = Instant::now();
     let _protocol = opts.protocol.enable()?;
     let rec = record(opts.workload, opts.seed)?;
@@ -295,27 +296,26 @@ pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Exploration>
     let mut kinds: HashSet<&'static str> = HashSet::new();
     // Distinct states that passed in memory: (frontier, state index), for the on-disk sample.
     let mut passed: Vec<(usize, u128)> = Vec::new();
-    let mut outcome =
-        |fr: &Frontier, fates: Vec<Fate>, mut c: Checked, log: &mut dyn FnMut(&str)| {
-            if let Some(r) = c.report.take() {
-                if reports.is_empty() || !r.pass() && reports.len() < 5 {
-                    reports.push((format!("power-loss state {}", fr.state_string(&fates)), r));
-                }
+    let mut outcome = |fr: &Frontier, fates: Vec<Fate>, mut c: Checked, log: &mut dyn Narrator| {
+        if let Some(r) = c.report.take() {
+            if reports.is_empty() || !r.pass() && reports.len() < 5 {
+                reports.push((format!("power-loss state {}", fr.state_string(&fates)), r));
             }
-            let Some(f) = c.finding else { return true };
-            violating += 1;
-            if found.len() < MAX_REPORTED && kinds.insert(f.check) {
-                let (fates, f) = ctx.shrink(fr, fates, f);
-                let r = ctx.reproducer(fr, &fates, f);
-                log(&format!(
-                    "violation ({}) at {}: {}",
-                    r.check, r.state, r.msg
-                ));
-                log(&format!("  replay: {}", r.replay));
-                found.push(r);
-            }
-            false
-        };
+        }
+        let Some(f) = c.finding else { return true };
+        violating += 1;
+        if found.len() < MAX_REPORTED && kinds.insert(f.check) {
+            let (fates, f) = ctx.shrink(fr, fates, f);
+            let r = ctx.reproducer(fr, &fates, f);
+            log.line(&format!(
+                "violation ({}) at {}: {}",
+                r.check, r.state, r.msg
+            ));
+            log.line(&format!("  replay: {}", r.replay));
+            found.push(r);
+        }
+        false
+    };
     for (k, fr) in frs.iter().enumerate() {
         let total = fr.states(trace);
         let sampled = total > u128::from(opts.bound);
@@ -346,6 +346,17 @@ pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Exploration>
                 passed.push((k, index));
             }
         }
+        log.progress(
+            &format!(
+                "power loss: crash point {}, {checked} states checked",
+                rate(
+                    k as u64 + 1,
+                    frs.len() as u64,
+                    started.elapsed().as_secs_f64()
+                )
+            ),
+            &format!("  crash point {k}: {explored} states explored, {checked} checked so far"),
+        );
     }
     if let Some((base, n)) = &opts.on_disk {
         // An even sample of the distinct states, on the filesystem under test.
@@ -383,7 +394,7 @@ pub fn explore(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Exploration>
         violating_states: violating,
         violations: found,
     };
-    log(&format!(
+    log.line(&format!(
         "power loss: {} workload, {} protocol: {} operations, {} crash points, {} states explored \
          ({}), {} distinct checked ({} also on disk), {} violating; {:.0} states/s in memory",
         summary.workload,
@@ -409,7 +420,7 @@ pub fn replay(
     opts: &Options,
     state: &str,
     keep: Option<&Path>,
-    log: &mut dyn FnMut(&str),
+    log: &mut dyn Narrator,
 ) -> Result<Option<Reproducer>> {
     let _protocol = opts.protocol.enable()?;
     let rec = record(opts.workload, opts.seed)?;
@@ -433,7 +444,7 @@ pub fn replay(
         trace,
         dir: &rec.dir,
     };
-    log(&format!(
+    log.line(&format!(
         "crash point {k} of {} operations; acknowledged up to seq {}, appended up to {}",
         trace.ops.len(),
         fr.acked,
@@ -446,10 +457,10 @@ pub fn replay(
         .take(k)
         .skip(k.saturating_sub(8))
     {
-        log(&format!("  done     #{i} {}", op.describe()));
+        log.line(&format!("  done     #{i} {}", op.describe()));
     }
     for (p, f) in fr.pending.iter().zip(&fates) {
-        log(&format!(
+        log.line(&format!(
             "  pending  #{} {}: {}",
             p.op,
             trace.ops[p.op].describe(),
@@ -458,7 +469,7 @@ pub fn replay(
     }
     let image = fr.image(trace, &fates);
     for (p, b) in &image {
-        log(&format!("  file {} ({} bytes)", p.display(), b.len()));
+        log.line(&format!("  file {} ({} bytes)", p.display(), b.len()));
     }
     if let Some(dir) = keep {
         keep_state(&image, dir, log)?;

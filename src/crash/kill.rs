@@ -27,6 +27,7 @@ use serde::Serialize;
 use wal::{StdStorage, Wal};
 
 use super::check::{check_state, Expect};
+use super::narrate::{rate, Narrator};
 use super::seeded::{self, random_payload};
 
 /// Kills per directory before a fresh one is started.
@@ -111,7 +112,7 @@ pub struct KillOutcome {
 pub fn run_kills(
     opts: &Options,
     spawn: &dyn Fn() -> Result<Command, String>,
-    log: &mut dyn FnMut(&str),
+    log: &mut dyn Narrator,
 ) -> Result<KillOutcome> {
     let started = Instant::now();
     let mut s = KillRuns {
@@ -151,7 +152,7 @@ pub fn run_kills(
         s.acknowledged_appends += one.acks;
         acked_in_dir = acked_in_dir.max(one.last_ack);
         let mut fail = |check: &str, msg: String| {
-            log(&format!("  kill {i}: FAIL ({check}) {msg}"));
+            log.line(&format!("  kill {i}: FAIL ({check}) {msg}"));
             s.violations.push(KillViolation {
                 kill: i,
                 dir: dir.display().to_string(),
@@ -190,21 +191,31 @@ pub fn run_kills(
         committed_in_dir = committed_in_dir.max(c.recovered);
         match c.finding {
             Some(f) => fail(f.check, f.msg),
-            None => log(&format!(
-                "  kill {i}: {} after {:.1} ms; {} acknowledged, {} recovered in {}",
-                if one.killed { "SIGKILL" } else { "exited" },
-                delay.as_secs_f64() * 1000.0,
-                acked_in_dir,
-                c.recovered,
-                dir.file_name().unwrap_or_default().to_string_lossy()
-            )),
+            None => log.progress(
+                &format!(
+                    "kill -9: {}",
+                    rate(
+                        u64::from(i) + 1,
+                        u64::from(opts.kills),
+                        started.elapsed().as_secs_f64()
+                    )
+                ),
+                &format!(
+                    "  kill {i}: {} after {:.1} ms; {} acknowledged, {} recovered in {}",
+                    if one.killed { "SIGKILL" } else { "exited" },
+                    delay.as_secs_f64() * 1000.0,
+                    acked_in_dir,
+                    c.recovered,
+                    dir.file_name().unwrap_or_default().to_string_lossy()
+                ),
+            ),
         }
     }
     s.pass = s.violations.is_empty();
     s.millis = started.elapsed().as_millis() as u64;
     s.kills_per_s =
         (f64::from(s.kills) / started.elapsed().as_secs_f64().max(1e-9) * 10.0).round() / 10.0;
-    log(&format!(
+    log.line(&format!(
         "kill -9: {} kills ({} by SIGKILL), {} acknowledged appends, {} violations; {:.1} kills/s",
         s.kills,
         s.killed_by_sigkill,

@@ -16,6 +16,7 @@ use rand::Rng;
 use serde::Serialize;
 use wal::{inject, Seq, StdStorage, Wal};
 
+use super::narrate::{rate, Narrator};
 use super::seeded::{iteration_rng, random_payload};
 
 /// What a crash left behind.
@@ -212,24 +213,33 @@ pub fn run_iterations(
     iterations: u32,
     only: Option<u32>,
     root: &Path,
-    log: &mut dyn FnMut(&str),
+    log: &mut dyn Narrator,
 ) -> Iterations {
     let range = match only {
         Some(i) => i..i + 1,
         None => 0..iterations,
     };
+    let started = std::time::Instant::now();
+    let total = range.len() as u64;
     let outcomes: Vec<IterationOutcome> = range
-        .map(|i| {
+        .enumerate()
+        .map(|(done, i)| {
             let o = run_iteration(seed, i, root);
             let r = &o.record;
-            log(&format!(
+            let detail = format!(
                 "iteration {:>3}: N={:<2} fault={:<16} {} {}",
                 r.index,
                 r.n,
                 r.fault,
                 if r.pass { "PASS" } else { "FAIL" },
                 r.message
-            ));
+            );
+            if r.pass {
+                let status = rate(done as u64 + 1, total, started.elapsed().as_secs_f64());
+                log.progress(&format!("crash harness: {status}"), &detail);
+            } else {
+                log.line(&detail);
+            }
             o
         })
         .collect();

@@ -21,6 +21,7 @@ pub mod explore;
 pub mod kill;
 pub mod leftovers;
 pub mod model;
+pub mod narrate;
 pub mod seeded;
 pub mod suite;
 pub mod workload;

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use super::explore::{self, Exploration};
 use super::kill::{self, KillOutcome};
 use super::leftovers::{run_iterations, Iterations};
+use super::narrate::Narrator;
 use super::workload::{Protocol, Workload};
 use crate::coverage::Coverage;
 
@@ -109,7 +110,7 @@ pub fn run_crash_tests(
     plan: &CrashPlan,
     root: &Path,
     spawn: &dyn Fn() -> Result<Command, String>,
-    log: &mut dyn FnMut(&str),
+    log: &mut dyn Narrator,
 ) -> Result<CrashResults> {
     let run = if plan.seed_iterations {
         run_iterations(seed, iterations, only, root, log)

@@ -5,29 +5,104 @@
 //! and a kernel log that cannot be read is recorded with the reason instead of failing the cell.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
 
 use super::layout::DMESG_TXT;
+use crate::crash::narrate::Narrator;
 
-/// Everything the cell prints, to the terminal and to `autonomy.log` as it happens.
+/// What the terminal shows: every line a person should see; progress (one line per kill or
+/// iteration) as one line updated in place when stdout is a terminal, not at all when it is
+/// not, and line by line with `--verbose`.
+pub struct Screen {
+    verbose: bool,
+    tty: bool,
+    /// A progress line is on the terminal and the next line must replace it.
+    pending: bool,
+}
+
+impl Screen {
+    pub fn new(verbose: bool) -> Screen {
+        Screen {
+            verbose,
+            tty: std::io::stdout().is_terminal(),
+            pending: false,
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.pending {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K");
+            self.pending = false;
+        }
+    }
+
+    fn status(&mut self, status: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[2K{status}");
+        let _ = out.flush();
+        self.pending = true;
+    }
+}
+
+impl Narrator for Screen {
+    fn line(&mut self, s: &str) {
+        self.clear();
+        say(s);
+    }
+
+    fn progress(&mut self, status: &str, detail: &str) {
+        if self.verbose {
+            self.line(detail);
+        } else if self.tty {
+            self.status(status);
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        if self.pending {
+            say("");
+        }
+    }
+}
+
+/// Everything the cell prints, to the terminal and to `autonomy.log` as it happens. The log
+/// file keeps every line, progress details included.
 pub struct Log {
     file: File,
     path: PathBuf,
+    screen: Screen,
 }
 
 impl Log {
-    pub fn create(path: PathBuf) -> Result<Log> {
+    pub fn create(path: PathBuf, verbose: bool) -> Result<Log> {
         let file =
             File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Log { file, path })
+        Ok(Log {
+            file,
+            path,
+            screen: Screen::new(verbose),
+        })
     }
 
     pub fn line(&mut self, s: &str) {
-        say(s);
+        self.screen.line(s);
+        self.keep(s);
+    }
+
+    /// Progress: the detail goes to the file, the status to the screen.
+    pub fn progress(&mut self, status: &str, detail: &str) {
+        self.screen.progress(status, detail);
+        self.keep(detail);
+    }
+
+    fn keep(&mut self, s: &str) {
         if let Err(e) = writeln!(self.file, "{s}") {
             eprintln!("warning: cannot append to {}: {e}", self.path.display());
         }
