@@ -89,7 +89,7 @@ pub struct CellArgs {
     #[arg(long, default_value_t = 20, value_parser = crash_count)]
     pub iterations: u32,
     /// Seed for the crash harness (default: generated from the clock and printed).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
     /// The commit the binary certifies, recorded in the evidence.
     #[arg(long, env = "GITHUB_SHA")]
@@ -130,7 +130,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct CrashHarnessArgs {
     /// The run's seed (default: generated from the clock and printed).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
     /// Number of iterations.
     #[arg(long, default_value_t = 20)]
@@ -188,7 +188,7 @@ pub struct CrashExploreArgs {
     #[arg(long, default_value_t = 10)]
     pub appends: u32,
     /// Seed of the payloads and of the sampling (default: generated from the clock and printed).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
     /// Torn writes tear at multiples of this many bytes.
     #[arg(long, default_value_t = 512, value_parser = parse_sector)]
@@ -374,7 +374,7 @@ pub struct MatrixArgs {
     #[arg(long, default_value_t = 20, value_parser = crash_count)]
     pub iterations: u32,
     /// The one seed of the whole matrix run (default: generated from the clock and printed).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
     /// Where the evidence tree and matrix.json go.
     #[arg(long, default_value = "evidence")]
@@ -443,6 +443,17 @@ fn crash_count(s: &str) -> Result<u32, String> {
         ));
     }
     Ok(n)
+}
+
+/// A seed: a whole number from 0 to 2^64 - 1 (so "-1" is refused as a value, not taken for a flag).
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "{s:?} is not a seed; a seed is a whole number from 0 to {} (a run's seed is in its \
+             wal_verify.json and cmd.txt)",
+            u64::MAX
+        )
+    })
 }
 
 /// Parses "amd64 arm64", "ext4,xfs": a non-empty list without repeats.

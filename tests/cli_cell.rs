@@ -388,3 +388,40 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn a_negative_seed_is_refused_as_a_seed_not_as_an_unknown_flag() {
+    for cmd in ["cell", "crash-harness", "crash-explore", "matrix"] {
+        let o = run(&[cmd, "--seed", "-1"]);
+        assert_eq!(code(&o), 2, "{cmd}");
+        assert!(
+            stderr(&o).contains("is not a seed"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+        assert!(
+            !stderr(&o).contains("unexpected argument"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_file_given_as_dir_is_named_as_not_a_directory_and_no_evidence_is_claimed() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    let ev = d.path().join("ev");
+    let o = run(&[
+        "cell",
+        "--dir",
+        file.to_str().unwrap(),
+        "--evidence",
+        ev.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("is not a directory"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("os error 17"), "{}", stderr(&o));
+    assert!(!ev.exists(), "a refused cell claims no run directory");
+}

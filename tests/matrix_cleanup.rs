@@ -138,8 +138,12 @@ fn sigint_during_a_cell_stops_it_and_removes_its_filesystem() {
             pidfile.display()
         )),
     );
-    let mut child = s
+    // The matrix's own output is captured (and shown only if the test fails): its "the matrix
+    // was interrupted" is the expected outcome here, not news for `make test`'s reader.
+    let child = s
         .matrix(&["--arch", arch, "--fs", "ext4", "--iterations", "10"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -157,7 +161,13 @@ fn sigint_during_a_cell_stops_it_and_removes_its_filesystem() {
     let _ = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let status = out.status;
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(started, "the cell never started inside its mount");
     assert_eq!(
         status.code(),

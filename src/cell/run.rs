@@ -88,6 +88,12 @@ pub fn run(args: &CellOptions) -> Result<ExitCode> {
 /// starts its log and `cmd.txt`.
 fn prepare(args: &CellOptions) -> Result<Workspace> {
     let base = &args.base;
+    if base.exists() && !base.is_dir() {
+        anyhow::bail!(
+            "--dir {} is not a directory; give a directory (made if missing) on the filesystem to certify",
+            base.display()
+        );
+    }
     std::fs::create_dir_all(base).with_context(|| format!("cannot create {}", base.display()))?;
     let work = tempfile::Builder::new()
         .prefix("pm-cell-")
