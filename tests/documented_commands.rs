@@ -32,10 +32,10 @@ enum Check {
 
 use Check::*;
 
-const GITHUB: &str = "a GitHub workflow run's, and needs one workflow run (the gate's GitHub path is tested against a fake GitHub in tests/gate_github.rs)";
-const ROOT_QEMU: &str = "a prerequisite of the full matrix, which needs root, QEMU and loop devices: .ci/run runs it";
-const TEMPLATE: &str = "a template with a placeholder for the reader to fill in";
-const BENCHMARK: &str = "a benchmark of docs/performance.md (a 1 GiB log, release builds, cross builds); its numbers come from running it";
+const GITHUB: &str = "needs a GitHub workflow run (the gate's GitHub path is tested against a fake GitHub in tests/gate_github.rs)";
+const ROOT_QEMU: &str = "needs root; the full matrix's prerequisites are installed by .ci/run";
+const TEMPLATE: &str = "is a template with a placeholder for the reader to fill in";
+const BENCHMARK: &str = "is a benchmark of docs/performance.md (a 1 GiB log, release builds, cross builds); its numbers come from running it";
 const CARGO: &str =
     "a cargo or fuzzing command: .ci/run runs the tests, the defects build and the fuzzing";
 
@@ -182,7 +182,7 @@ fn every_documented_command_is_on_the_checklist_and_every_entry_is_documented() 
     );
     for (cmd, check) in CHECKLIST {
         if let Skip(why) = check {
-            eprintln!("documented, not run by this test: {cmd}\n  because it is {why}");
+            eprintln!("documented, not run by this test: {cmd}\n  (it {why})");
         }
     }
     let stale: Vec<&str> = CHECKLIST

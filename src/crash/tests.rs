@@ -23,7 +23,7 @@ fn opts(workload: Workload, protocol: Protocol, sector: u64) -> Options {
 }
 
 fn run(o: &Options) -> PowerLoss {
-    explore(o, &mut |_| {}).unwrap().summary
+    explore(o, &mut |_: &str| {}).unwrap().summary
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn a_log_created_with_zeros_for_its_header_is_recovered() {
     // Regression: the first open's header write can leave its length but not its bytes (the
     // explorer found recovery refusing such a log as "not a WAL").
     let o = opts(Workload::Appends(1), Protocol::Real, 512);
-    assert!(replay(&o, "4:P,P,P,Z", None, &mut |_| {})
+    assert!(replay(&o, "4:P,P,P,Z", None, &mut |_: &str| {})
         .unwrap()
         .is_none());
 }
@@ -58,9 +58,9 @@ fn a_log_created_with_zeros_for_its_header_is_recovered() {
 #[test]
 fn a_state_string_for_another_crash_point_is_refused() {
     let o = opts(Workload::Appends(1), Protocol::Real, 512);
-    assert!(replay(&o, "4:P", None, &mut |_| {}).is_err());
-    assert!(replay(&o, "9999:", None, &mut |_| {}).is_err());
-    assert!(replay(&o, "four", None, &mut |_| {}).is_err());
+    assert!(replay(&o, "4:P", None, &mut |_: &str| {}).is_err());
+    assert!(replay(&o, "9999:", None, &mut |_: &str| {}).is_err());
+    assert!(replay(&o, "four", None, &mut |_: &str| {}).is_err());
 }
 
 fn mem_wal(payloads: &[&[u8]]) -> MemStorage {
@@ -178,7 +178,7 @@ mod defects {
                 .filter(|c| !c.is_empty())
                 .count()
         );
-        let again = replay(&o, &r.state, None, &mut |_| {})
+        let again = replay(&o, &r.state, None, &mut |_: &str| {})
             .unwrap()
             .expect("the reproducer replays to a violation");
         assert_eq!(
