@@ -37,7 +37,7 @@ const ROOT_QEMU: &str = "needs root; the full matrix's prerequisites are install
 const TEMPLATE: &str = "is a template with a placeholder for the reader to fill in";
 const BENCHMARK: &str = "is a benchmark of docs/performance.md (a 1 GiB log, release builds, cross builds); its numbers come from running it";
 const CARGO: &str =
-    "a cargo or fuzzing command: .ci/run runs the tests, the defects build and the fuzzing";
+    "is a cargo or fuzzing command: .ci/run runs the tests, the defects build and the fuzzing";
 
 /// Every documented command, by its text (a trailing `# comment` removed).
 const CHECKLIST: &[(&str, Check)] = &[
