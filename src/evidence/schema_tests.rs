@@ -75,3 +75,22 @@ fn a_skip_record_with_the_shared_matrix_section_is_valid_and_claims_nothing() {
     wrong["matrix"]["status"] = "PASS".into();
     assert!(!schema_errors(&wrong).is_empty());
 }
+
+#[test]
+fn the_schema_names_exactly_the_invariants_the_verifier_checks() {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../schemas/wal_verify.schema.json")).unwrap();
+    let keys: Vec<&str> = wal::verify::Invariant::ALL
+        .iter()
+        .map(|i| i.key())
+        .collect();
+    let required = &schema["properties"]["invariants"]["required"];
+    assert_eq!(required, &serde_json::json!(keys), "invariants.required");
+    let in_violations =
+        &schema["properties"]["violations"]["items"]["properties"]["invariant"]["enum"];
+    assert_eq!(
+        in_violations,
+        &serde_json::json!(keys),
+        "violations[].invariant"
+    );
+}

@@ -396,10 +396,10 @@ fn a_pass_below_the_minimums_of_crash_testing_is_a_fail_of_coverage_and_a_policy
         }),
         ..obs("amd64/ext4", Status::Pass, &[])
     };
-    let phase1 = Policy::builtin(Phase::Phase1);
-    let d = decide(vec![covered(20, 100, 85)], &phase1, &[], TODAY);
+    let one = Policy::from_toml("name = \"one\"\ngated = [\"amd64/ext4\"]\n", "t").unwrap();
+    let d = decide(vec![covered(20, 100, 85)], &one, &[], TODAY);
     assert_eq!(d.verdict, Verdict::Pass);
-    let d = decide(vec![covered(20, 0, 85)], &phase1, &[], TODAY);
+    let d = decide(vec![covered(20, 0, 85)], &one, &[], TODAY);
     let c = &d.cells[0];
     assert_eq!((c.status, c.blocking), (Status::Fail, true));
     assert_eq!(c.failing, ["COVERAGE"]);
