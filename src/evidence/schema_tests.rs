@@ -86,8 +86,7 @@ fn the_schema_names_exactly_the_invariants_the_verifier_checks() {
         .collect();
     let required = &schema["properties"]["invariants"]["required"];
     assert_eq!(required, &serde_json::json!(keys), "invariants.required");
-    let in_violations =
-        &schema["properties"]["violations"]["items"]["properties"]["invariant"]["enum"];
+    let in_violations = &schema["$defs"]["violation"]["properties"]["invariant"]["enum"];
     assert_eq!(
         in_violations,
         &serde_json::json!(keys),
