@@ -366,6 +366,7 @@ fn xfs_cell_runs_on_a_provisioned_loop_filesystem() {
     std::os::unix::fs::symlink(BIN, bins.join("portability-matrix")).unwrap();
     let tree = r.path("bins");
     r.set("PM_FS", "xfs")
+        .set("PM_ITERATIONS", "10")
         .set("PM_SEED", "11")
         .set("PM_DRIVER", BIN)
         .set("PM_BINARIES", tree.to_str().unwrap());
