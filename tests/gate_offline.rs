@@ -490,3 +490,21 @@ fn a_missing_gated_cell_is_named_with_the_command_that_makes_it() {
         .unwrap()
         .starts_with("verdict: BLOCKED"));
 }
+
+/// The note gate.json holds for `cell`.
+fn note_of(root: &Path, cell: &str) -> String {
+    cell_of(&gate_json(root), cell)["note"].to_string()
+}
+
+#[test]
+fn the_entry_size_cap_note_names_its_flag() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let mut padded = evidence("arm64", "ext4", true);
+    padded["pad"] = json!("x".repeat(8 * 1024));
+    put(d.path(), "ev/arm64/ext4/run-2/wal_verify.json", &padded);
+    let out = run(offline(d.path()).args(["--max-entry-size", "4K"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let note = note_of(d.path(), "arm64/ext4");
+    assert!(note.contains("--max-entry-size"), "{note}");
+}

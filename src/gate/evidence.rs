@@ -248,6 +248,15 @@ pub fn pick_newest(paths: &[String]) -> Result<usize, String> {
     }
 }
 
+/// Why a `wal_verify.json` over the entry cap is not read (`size`, when known), and what to do.
+pub fn over_entry_cap(size: Option<u64>, cap: u64) -> String {
+    let size = size.map(|n| format!("{n} bytes, ")).unwrap_or_default();
+    format!(
+        "{FILE} is {size}over the {cap}-byte cap (--max-entry-size; raise it if the file is \
+         genuine)"
+    )
+}
+
 /// Reads a file of at most `cap` bytes.
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("cannot open {FILE}: {e}"))?;
@@ -256,7 +265,7 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
         .read_to_end(&mut buf)
         .map_err(|e| format!("cannot read {FILE}: {e}"))?;
     if buf.len() as u64 > cap {
-        return Err(format!("{FILE} is larger than the {cap}-byte cap"));
+        return Err(over_entry_cap(None, cap));
     }
     Ok(buf)
 }

@@ -10,8 +10,9 @@
 //!   status is checked, the body is read frame by frame and dropped as soon as it passes the
 //!   size cap, and `archive::read_zip` checks the zip magic before anything else;
 //! - its retry layer knows nothing of rate limits, so transient answers (5xx, 429, 403 with
-//!   rate-limit headers, connection errors) are retried here, honouring `Retry-After` and
-//!   `X-RateLimit-Reset`, within one total budget of waiting for the whole run.
+//!   rate-limit headers, connection errors, a body that breaks off before its end) are retried
+//!   here, honouring `Retry-After` and `X-RateLimit-Reset`, within one total budget of waiting
+//!   for the whole run.
 //!
 //! Failing to list the artifacts, or a download still failing transiently when the budget is
 //! spent, means the gate could not decide (exit 2). A definite answer about one artifact (404,
@@ -100,6 +101,8 @@ fn redact(s: &str, token: &str) -> String {
 }
 
 struct Client {
+    /// The API base, to show the URL a failed request went to.
+    api_url: String,
     api: Octocrab,
     /// No token: the storage host behind the redirect never sees it.
     storage: Octocrab,
@@ -130,6 +133,7 @@ async fn fetch_async(cfg: &FetchSettings<'_>) -> Result<GatheredEvidence> {
         .build()
         .context("cannot set up the download client")?;
     let client = Client {
+        api_url: cfg.api_url.trim_end_matches('/').to_string(),
         api,
         storage,
         started: Instant::now(),
@@ -254,12 +258,7 @@ async fn list(client: &Client, cfg: &FetchSettings<'_>) -> Result<Vec<Artifact>>
         let route =
             format!("/repos/{owner}/{name}/actions/runs/{run}/artifacts?per_page=100&page={page}");
         let what = format!("listing the artifacts of {owner}/{name} run {run}");
-        let resp = client.get(&client.api, &route, &what).await?;
-        let status = resp.status();
-        let body = match read_body(resp, MAX_PAGE_BYTES).await {
-            Ok(b) => b,
-            Err(e) => bail!("{what}: {e}"),
-        };
+        let (status, body) = client.get_whole(&route, &what).await?;
         if !status.is_success() {
             let hint = match status {
                 StatusCode::NOT_FOUND => {
@@ -306,9 +305,38 @@ enum Download {
     Refused(String),
 }
 
+/// Downloads an artifact; a body that breaks off is downloaded again from the start (through
+/// the API, as a storage URL may be signed for a short time), within the retry budget.
 async fn download(client: &Client, route: &str, cap: u64) -> Result<Download> {
-    let what = format!("downloading {route}");
-    let mut resp = client.get(&client.api, route, &what).await?;
+    let what = format!("downloading {}", client.shown(route));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match download_once(client, route, cap, &what).await? {
+            Ok(download) => return Ok(download),
+            Err(BrokeOff { url, why }) => {
+                let wait = client.backoff(attempt);
+                client.pause(&what, &url, attempt, wait, &why).await?;
+            }
+        }
+    }
+}
+
+/// A body that ended before it was whole: where it came from and what the connection said.
+struct BrokeOff {
+    url: String,
+    why: String,
+}
+
+/// One try at a download: its outcome, or a body that broke off.
+async fn download_once(
+    client: &Client,
+    route: &str,
+    cap: u64,
+    what: &str,
+) -> Result<Result<Download, BrokeOff>> {
+    let mut url = route.to_string();
+    let mut resp = client.get(&client.api, route, what).await?;
     let mut hops = 0;
     let mut host = "GitHub";
     while resp.status().is_redirection() {
@@ -322,21 +350,22 @@ async fn download(client: &Client, route: &str, cap: u64) -> Result<Download> {
                 "the download answered HTTP {} without a Location",
                 resp.status()
             );
-            return Ok(Download::Refused(why));
+            return Ok(Ok(Download::Refused(why)));
         };
         hops += 1;
         if hops > MAX_REDIRECTS
             || !(location.starts_with("https://") || location.starts_with("http://"))
         {
             let why = "the download redirected too often or to something that is not a URL";
-            return Ok(Download::Refused(why.into()));
+            return Ok(Ok(Download::Refused(why.into())));
         }
         host = "the storage host";
-        resp = client.get(&client.storage, &location, &what).await?;
+        resp = client.get(&client.storage, &location, what).await?;
+        url = location;
     }
     let status = resp.status();
     if status == StatusCode::GONE {
-        return Ok(Download::Gone);
+        return Ok(Ok(Download::Gone));
     }
     if !status.is_success() {
         let body = read_body(resp, 4096).await.unwrap_or_default();
@@ -344,33 +373,47 @@ async fn download(client: &Client, route: &str, cap: u64) -> Result<Download> {
             "{host} answered HTTP {status} to the download: {}",
             evidence::excerpt(&body, 200)
         );
-        return Ok(Download::Refused(why));
+        return Ok(Ok(Download::Refused(why)));
     }
-    match read_body(resp, cap).await {
+    Ok(match read_body(resp, cap).await {
         Ok(bytes) => Ok(Download::Zip(bytes)),
-        Err(e) => Ok(Download::Refused(format!("the download {e}"))),
-    }
+        Err(BodyError::TooBig(e)) => Ok(Download::Refused(format!(
+            "the download {e} (--max-artifact-size; raise it if the artifact is genuine)"
+        ))),
+        Err(BodyError::BrokeOff(why)) => Err(BrokeOff {
+            url: client.shown(&url),
+            why,
+        }),
+    })
+}
+
+/// Why a body was not read.
+enum BodyError {
+    /// It is bigger than the cap: a definite answer.
+    TooBig(String),
+    /// The connection ended before the body did: transient, worth another try.
+    BrokeOff(String),
 }
 
 /// Reads a body of at most `cap` bytes, never holding more than that.
-async fn read_body(resp: http::Response<Body>, cap: u64) -> Result<Vec<u8>, String> {
+async fn read_body(resp: http::Response<Body>, cap: u64) -> Result<Vec<u8>, BodyError> {
     let declared = resp
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > cap) {
-        return Err(format!(
-            "is {} bytes, over the {cap}-byte cap",
-            declared.unwrap_or(0)
-        ));
+    if let Some(n) = declared.filter(|&n| n > cap) {
+        return Err(BodyError::TooBig(format!(
+            "is {n} bytes, over the {cap}-byte cap"
+        )));
     }
     let mut body = resp.into_body();
     let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("broke off: {e}"))?;
+        let frame = frame
+            .map_err(|e| BodyError::BrokeOff(format!("the body broke off: {}", with_causes(&e))))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() as u64 + data.len() as u64 > cap {
-                return Err(format!("is over the {cap}-byte cap"));
+                return Err(BodyError::TooBig(format!("is over the {cap}-byte cap")));
             }
             buf.extend_from_slice(&data);
         }
@@ -391,20 +434,65 @@ impl Client {
                 },
                 Err(e) => (self.backoff(attempt), with_causes(&e)),
             };
-            let left = self.budget.saturating_sub(self.started.elapsed());
-            if wait > left {
-                bail!(
-                    "{what}: gave up after {attempt} attempt(s); the last failure was {last}, and \
-                     waiting {} more would pass the retry budget of {} (--retry-budget)",
-                    humantime::format_duration(round(wait)),
-                    humantime::format_duration(self.budget)
-                );
+            self.pause(what, &self.shown(uri), attempt, wait, &last)
+                .await?;
+        }
+    }
+
+    /// An API GET whose body is read whole (at most `MAX_PAGE_BYTES`), asked again when the
+    /// body breaks off.
+    async fn get_whole(&self, route: &str, what: &str) -> Result<(StatusCode, Vec<u8>)> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let resp = self.get(&self.api, route, what).await?;
+            let status = resp.status();
+            match read_body(resp, MAX_PAGE_BYTES).await {
+                Ok(body) => return Ok((status, body)),
+                Err(BodyError::TooBig(e)) => bail!("{what}: the answer {e}"),
+                Err(BodyError::BrokeOff(why)) => {
+                    let wait = self.backoff(attempt);
+                    self.pause(what, &self.shown(route), attempt, wait, &why)
+                        .await?
+                }
             }
-            eprintln!(
-                "gate: {what}: {last}; retrying in {}",
-                humantime::format_duration(round(wait))
+        }
+    }
+
+    /// Waits `wait` before trying `url` again, or gives up when that would pass the budget.
+    async fn pause(
+        &self,
+        what: &str,
+        url: &str,
+        attempt: u32,
+        wait: Duration,
+        last: &str,
+    ) -> Result<()> {
+        let left = self.budget.saturating_sub(self.started.elapsed());
+        if wait > left {
+            bail!(
+                "{what}: gave up after {attempt} attempt(s) of GET {url}; the last failure was \
+                 {last}, and waiting {} more would pass the retry budget of {} (--retry-budget); \
+                 check the URL and the network, then run the gate again",
+                humantime::format_duration(round(wait)),
+                humantime::format_duration(self.budget)
             );
-            tokio::time::sleep(wait).await;
+        }
+        eprintln!(
+            "gate: {what}: GET {url}: {last}; retrying in {}",
+            humantime::format_duration(round(wait))
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// The URL a request goes to, as shown in messages: an API route with the API base in
+    /// front; a storage URL without its query, which may carry a signature.
+    fn shown(&self, uri: &str) -> String {
+        if uri.starts_with("http://") || uri.starts_with("https://") {
+            uri.split('?').next().unwrap_or(uri).to_string()
+        } else {
+            format!("{}{uri}", self.api_url)
         }
     }
 
