@@ -76,7 +76,7 @@ fn release_mode_blocks_and_nightly_mode_only_reports() {
     assert_eq!(nightly.code, 0, "{}", nightly.stdout);
     assert!(nightly
         .stdout
-        .contains("::error::arm64/ext4 (gated) is FAIL"));
+        .contains("::warning::arm64/ext4 (gated) is FAIL"));
     assert!(nightly
         .stdout
         .trim_end()
@@ -507,4 +507,38 @@ fn the_entry_size_cap_note_names_its_flag() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     let note = note_of(d.path(), "arm64/ext4");
     assert!(note.contains("--max-entry-size"), "{note}");
+}
+
+#[test]
+fn nightly_mode_annotates_what_would_block_as_warnings_not_errors() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put(
+        d.path(),
+        "ev/arm64/ext4/run-2/wal_verify.json",
+        &evidence("arm64", "ext4", false),
+    );
+    put(
+        d.path(),
+        "ev/amd64/xfs/run-1/wal_verify.json",
+        &evidence("amd64", "xfs", false),
+    );
+    let nightly = run(offline(d.path()).args(["--mode", "nightly"]));
+    assert_eq!(nightly.code, 0, "{}", nightly.stdout);
+    assert!(!nightly.stdout.contains("::error::"), "{}", nightly.stdout);
+    assert!(
+        nightly
+            .stdout
+            .contains("::warning::arm64/ext4 (gated) is FAIL and would block a release"),
+        "{}",
+        nightly.stdout
+    );
+    assert!(nightly
+        .stdout
+        .contains("::warning::amd64/xfs (informational) is FAIL"));
+    let release = run(&mut offline(d.path()));
+    assert_eq!(release.code, 1);
+    assert!(release
+        .stdout
+        .contains("::error::arm64/ext4 (gated) is FAIL and blocks the release"));
 }
