@@ -542,3 +542,17 @@ fn nightly_mode_annotates_what_would_block_as_warnings_not_errors() {
         .stdout
         .contains("::error::arm64/ext4 (gated) is FAIL and blocks the release"));
 }
+
+#[test]
+fn a_malformed_github_repository_variable_is_blamed_not_the_repo_flag() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let out = run(offline(d.path()).env("GITHUB_REPOSITORY", "not-a-slug"));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("GITHUB_REPOSITORY"), "{}", out.stderr);
+    assert!(!out.stderr.contains("for '--repo"), "{}", out.stderr);
+    let out = run(offline(d.path()).args(["--repo", "not-a-slug"]));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("--repo"), "{}", out.stderr);
+    assert!(!out.stderr.contains("GITHUB_REPOSITORY"), "{}", out.stderr);
+}
