@@ -556,3 +556,45 @@ fn a_malformed_github_repository_variable_is_blamed_not_the_repo_flag() {
     assert!(out.stderr.contains("--repo"), "{}", out.stderr);
     assert!(!out.stderr.contains("GITHUB_REPOSITORY"), "{}", out.stderr);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_self_looping_symlink_as_the_evidence_folder_is_named_a_symlink_loop() {
+    let d = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("ev", d.path().join("ev")).unwrap();
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(!out.stderr.contains("does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert!(out.stderr.contains("--evidence-dir"), "{}", out.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_wal_verify_json_linking_to_itself_is_unreadable_naming_the_loop() {
+    let d = tempfile::tempdir().unwrap();
+    put(
+        d.path(),
+        "ev/amd64/ext4/run-1/wal_verify.json",
+        &evidence("amd64", "ext4", true),
+    );
+    for dir in [
+        "ev/arm64/ext4/run-1",
+        "ev/portability-evidence-amd64-xfs/run-1",
+    ] {
+        let dir = d.path().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("wal_verify.json", dir.join("wal_verify.json")).unwrap();
+    }
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    for cell in ["arm64/ext4", "amd64/xfs"] {
+        assert!(
+            statuses(&d.path().join("gate.json")).contains(&format!("{cell} UNREADABLE")),
+            "{}",
+            out.stdout
+        );
+        let note = note_of(d.path(), cell);
+        assert!(note.contains("symbolic link"), "{cell}: {note}");
+    }
+}

@@ -257,9 +257,25 @@ pub fn over_entry_cap(size: Option<u64>, cap: u64) -> String {
     )
 }
 
+/// When `path` failed with `e` because it is a symbolic link that does not resolve (a loop, or
+/// a link to nothing): `what` said to be one.
+fn unresolved_link(what: &str, path: &Path, e: &std::io::Error) -> Option<String> {
+    let link = path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    link.then(|| {
+        format!(
+            "{what} is a symbolic link that cannot be resolved (a loop, or a link to nothing): {e}"
+        )
+    })
+}
+
 /// Reads a file of at most `cap` bytes.
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot open {FILE}: {e}"))?;
+    let f = std::fs::File::open(path).map_err(|e| match unresolved_link(FILE, path, &e) {
+        Some(why) => format!("{why}; replace it with the file itself"),
+        None => format!("cannot open {FILE}: {e}"),
+    })?;
     let mut buf = Vec::new();
     f.take(cap + 1)
         .read_to_end(&mut buf)
@@ -302,7 +318,8 @@ fn find_files(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<String>) -> Re
         if ty.is_dir() && depth > 0 {
             find_files(&e.path(), &format!("{rel}/"), depth - 1, out)?;
         }
-        if ty.is_dir() || ty.is_file() {
+        // A linked wal_verify.json is a candidate, so that a broken link is reported as one.
+        if ty.is_dir() || ty.is_file() || (ty.is_symlink() && name == FILE) {
             out.push(rel);
         }
     }
@@ -341,7 +358,7 @@ impl FolderCells {
                 continue;
             };
             let run_dir = fs_path.join(newest);
-            let files = if run_dir.join(FILE).is_file() {
+            let files = if run_dir.join(FILE).symlink_metadata().is_ok() {
                 vec![FILE.to_string()]
             } else {
                 vec![]
@@ -360,12 +377,26 @@ impl FolderCells {
     }
 }
 
+/// An error saying what is wrong with `root` and what to do, unless it is a folder.
+fn check_root(root: &Path) -> Result<()> {
+    let shown = format!("the evidence folder {}", root.display());
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!("{shown} is not a folder; give --evidence-dir the folder that holds it"),
+        Err(e) => match unresolved_link(&shown, root, &e) {
+            Some(why) => bail!("{why}; give --evidence-dir the folder itself"),
+            None if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{shown} does not exist; check the path given to --evidence-dir")
+            }
+            None => bail!("cannot read {shown}: {e}"),
+        },
+    }
+}
+
 /// What a folder of evidence says, in either layout. The same cell in two places is an error:
 /// which one is the evidence would be a guess.
 pub fn read_dir(root: &Path, sha: Option<&Sha>, entry_cap: u64) -> Result<Vec<Observation>> {
-    if !root.is_dir() {
-        bail!("the evidence folder {} does not exist", root.display());
-    }
+    check_root(root)?;
     let mut found = FolderCells::default();
     for (name, path) in subdirs(root)? {
         match cell_from_artifact_name(&name) {
