@@ -268,8 +268,9 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// Read the evidence from this folder instead of GitHub: the evidence layout
-    /// (<arch>/<fs>/run-<N>/wal_verify.json) or the one actions/download-artifact leaves
-    /// (portability-evidence-<arch>-<fs>/.../wal_verify.json). Wins over --repo/--run-id.
+    /// (<arch>/<fs>/run-<N>/wal_verify.json), the one actions/download-artifact leaves
+    /// (portability-evidence-<arch>-<fs>/.../wal_verify.json), or a single artifact's
+    /// run-<N>/ folders (download-artifact v5 and later). Wins over --repo/--run-id.
     #[arg(long)]
     pub evidence_dir: Option<PathBuf>,
     /// The repository whose workflow run uploaded the evidence artifacts, as OWNER/NAME

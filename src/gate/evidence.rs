@@ -3,10 +3,12 @@
 //!
 //! Both sources end in the same function, `classify`, so the offline gate (`--evidence-dir`)
 //! and the GitHub gate reach the same decision on the same evidence. A folder may hold the
-//! evidence layout (`<arch>/<fs>/run-<N>/wal_verify.json`) or the one `actions/download-artifact`
-//! leaves (`portability-evidence-<arch>-<fs>/…/wal_verify.json`); an artifact is a zip of
-//! either. In every case only the newest `run-<N>` counts: a newer run that left no readable
-//! `wal_verify.json` is UNREADABLE, never replaced by an older run that passed.
+//! evidence layout (`<arch>/<fs>/run-<N>/wal_verify.json`), the one `actions/download-artifact`
+//! leaves (`portability-evidence-<arch>-<fs>/…/wal_verify.json`), or, from download-artifact v5
+//! on, a single artifact's `run-<N>/wal_verify.json` itself, placed by the cell it names; an
+//! artifact is a zip of one cell's evidence. In every case only the newest `run-<N>` counts: a
+//! newer run that left no readable `wal_verify.json` is UNREADABLE, never replaced by an older
+//! run that passed.
 //!
 //! A downloaded artifact's zip is opened by `archive.rs`, which uses `pick_newest` and
 //! `classify` from here.
@@ -375,6 +377,50 @@ impl FolderCells {
         files.sort();
         self.claim(cell, dir, files)
     }
+
+    /// The cell of a single artifact that `actions/download-artifact` v5 and later flattened
+    /// into `root` itself: `run-<N>/` at its top. A root named after an artifact says the cell
+    /// (so evidence for another is caught); otherwise the newest run whose `wal_verify.json`
+    /// names its `arch` and `fs_type` does, and a newer run without one is still its newest.
+    fn claim_flattened(&mut self, root: &Path, runs: &[String], cap: u64) -> Result<()> {
+        let mut files = runs.to_vec();
+        for r in runs {
+            find_files(&root.join(r), &format!("{r}/"), 8, &mut files)?;
+        }
+        files.sort();
+        let named = root.canonicalize().ok().and_then(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            cell_from_artifact_name(&name)
+        });
+        let cell = match named {
+            Some(Ok(cell)) => cell,
+            Some(Err(e)) => bail!("{e}"),
+            None => match cell_named_by_runs(root, runs, cap) {
+                Some(cell) => cell,
+                None => bail!(
+                    "{} holds run-<N> folders itself, as download-artifact v5 and later leave a \
+                     single artifact, but no {FILE} in them names its arch and fs_type; download \
+                     into a folder named after the artifact ({ARTIFACT_PREFIX}<arch>-<fs>)",
+                    root.display()
+                ),
+            },
+        };
+        self.claim(cell, root.to_path_buf(), files)
+    }
+}
+
+/// The cell named by the newest readable `wal_verify.json` among `runs` (folders of `root`).
+fn cell_named_by_runs(root: &Path, runs: &[String], cap: u64) -> Option<CellId> {
+    let mut runs: Vec<(u32, &String)> = runs
+        .iter()
+        .filter_map(|r| Some((run_number(r)?, r)))
+        .collect();
+    runs.sort();
+    runs.iter().rev().find_map(|(_, r)| {
+        let json = read_capped(&root.join(r).join(FILE), cap).ok()?;
+        let e: Evidence = serde_json::from_slice(&json).ok()?;
+        CellId::new(e.arch.as_deref()?, e.fs_type.as_deref()?).ok()
+    })
 }
 
 /// An error saying what is wrong with `root` and what to do, unless it is a folder.
@@ -393,17 +439,25 @@ fn check_root(root: &Path) -> Result<()> {
     }
 }
 
-/// What a folder of evidence says, in either layout. The same cell in two places is an error:
+/// What a folder of evidence says, in any layout. The same cell in two places is an error:
 /// which one is the evidence would be a guess.
 pub fn read_dir(root: &Path, sha: Option<&Sha>, entry_cap: u64) -> Result<Vec<Observation>> {
     check_root(root)?;
     let mut found = FolderCells::default();
+    let mut runs = Vec::new();
     for (name, path) in subdirs(root)? {
+        if run_number(&name).is_some() {
+            runs.push(name);
+            continue;
+        }
         match cell_from_artifact_name(&name) {
             Some(Ok(cell)) => found.claim_artifact_folder(cell, path)?,
             Some(Err(e)) => bail!("in {}: {e}", root.display()),
             None => found.claim_layout(&name, &path)?,
         }
+    }
+    if !runs.is_empty() {
+        found.claim_flattened(root, &runs, entry_cap)?;
     }
     let observations = found
         .0
