@@ -247,17 +247,23 @@ fn a_zip_with_parent_directory_entries_is_not_evidence_and_nothing_is_written() 
     }
 }
 
+/// Bytes that do not compress, so that a zip holding them is as large.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u32 = 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 #[test]
 fn an_oversized_zip_is_unreadable_whether_or_not_the_listing_says_so() {
     // Incompressible filler makes the zip itself large.
-    let mut filler = vec![0u8; 64 * 1024];
-    let mut x: u32 = 1;
-    for b in filler.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        *b = x as u8;
-    }
+    let filler = noise(64 * 1024);
     let json = evidence("amd64", "ext4", true).to_string();
     let big = zip_of(&[
         ("run-1/wal_verify.json", json.as_bytes()),
@@ -417,26 +423,25 @@ fn a_rate_limit_longer_than_the_budget_means_the_gate_could_not_decide() {
     assert_eq!(v["verdict"], "ERROR");
 }
 
-#[test]
-fn an_unreachable_api_means_the_gate_could_not_decide() {
+/// The gate against an API URL where nothing listens: that URL, and the outcome.
+fn gate_against_nothing() -> (String, Outcome) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    let api = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let out = run(gate(dir.path())
-        .env("GITHUB_API_URL", format!("http://127.0.0.1:{port}"))
+        .env("GITHUB_API_URL", &api)
         .env("GITHUB_TOKEN", TOKEN)
-        .args([
-            "--repo",
-            "o/r",
-            "--run-id",
-            "42",
-            "--retry-delay",
-            "5ms",
-            "--retry-budget",
-            "100ms",
-        ]));
+        .args(["--repo", "o/r", "--run-id", "42"])
+        .args(["--retry-delay", "5ms", "--retry-budget", "100ms"]));
+    (api, out)
+}
+
+#[test]
+fn an_unreachable_api_means_the_gate_could_not_decide() {
+    let (_, out) = gate_against_nothing();
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("gave up"), "{}", out.stderr);
     assert!(!out.stderr.contains(TOKEN));
@@ -692,18 +697,10 @@ fn note_of(out: &std::path::Path, cell: &str) -> String {
 #[test]
 fn the_size_cap_notes_name_the_flag_that_sets_each_cap() {
     // The listing says 100 bytes, so only the download itself finds the zip too big.
-    let mut filler = vec![0u8; 64 * 1024];
-    let mut x: u32 = 7;
-    for b in filler.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        *b = x as u8;
-    }
     let json = evidence("amd64", "ext4", true).to_string();
     let big = zip_of(&[
         ("run-1/wal_verify.json", json.as_bytes()),
-        ("run-1/dmesg.txt", &filler),
+        ("run-1/dmesg.txt", &noise(64 * 1024)),
     ]);
     let mut lying = Artifact::new(
         1,
@@ -733,18 +730,9 @@ fn the_size_cap_notes_name_the_flag_that_sets_each_cap() {
 
 #[test]
 fn a_request_that_gets_no_answer_names_the_url_it_tried_and_never_the_token() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(gate(dir.path())
-        .env("GITHUB_API_URL", format!("http://127.0.0.1:{port}"))
-        .env("GITHUB_TOKEN", TOKEN)
-        .args(["--repo", "o/r", "--run-id", "42"])
-        .args(["--retry-delay", "5ms", "--retry-budget", "100ms"]));
+    let (api, out) = gate_against_nothing();
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    let url = format!("http://127.0.0.1:{port}/repos/o/r/actions/runs/42/artifacts");
+    let url = format!("{api}/repos/o/r/actions/runs/42/artifacts");
     assert!(out.stderr.contains(&url), "{}", out.stderr);
     assert!(out.stdout.contains(&url), "the annotation: {}", out.stdout);
     assert!(!out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN));

@@ -491,20 +491,21 @@ fn a_missing_gated_cell_is_named_with_the_command_that_makes_it() {
         .starts_with("verdict: BLOCKED"));
 }
 
+/// Writes `<dir>/wal_verify.json` under `root`: a cell's passing or failing evidence.
+fn put_run(root: &Path, dir: &str, (arch, fs): (&str, &str), pass: bool) {
+    put(
+        root,
+        &format!("{dir}/wal_verify.json"),
+        &evidence(arch, fs, pass),
+    );
+}
+
 #[test]
 fn nightly_mode_annotates_what_would_block_as_warnings_not_errors() {
     let d = tempfile::tempdir().unwrap();
     passing_folder(d.path());
-    put(
-        d.path(),
-        "ev/arm64/ext4/run-2/wal_verify.json",
-        &evidence("arm64", "ext4", false),
-    );
-    put(
-        d.path(),
-        "ev/amd64/xfs/run-1/wal_verify.json",
-        &evidence("amd64", "xfs", false),
-    );
+    put_run(d.path(), "ev/arm64/ext4/run-2", ("arm64", "ext4"), false);
+    put_run(d.path(), "ev/amd64/xfs/run-1", ("amd64", "xfs"), false);
     let nightly = run(offline(d.path()).args(["--mode", "nightly"]));
     assert_eq!(nightly.code, 0, "{}", nightly.stdout);
     assert!(!nightly.stdout.contains("::error::"), "{}", nightly.stdout);
@@ -546,11 +547,7 @@ fn a_self_looping_symlink_as_the_evidence_folder_is_named_a_symlink_loop() {
 #[test]
 fn a_wal_verify_json_linking_to_itself_is_unreadable_naming_the_loop() {
     let d = tempfile::tempdir().unwrap();
-    put(
-        d.path(),
-        "ev/amd64/ext4/run-1/wal_verify.json",
-        &evidence("amd64", "ext4", true),
-    );
+    put_run(d.path(), "ev/amd64/ext4/run-1", ("amd64", "ext4"), true);
     for dir in [
         "ev/arm64/ext4/run-1",
         "ev/portability-evidence-amd64-xfs/run-1",
@@ -604,21 +601,9 @@ fn a_malformed_github_repository_variable_is_blamed_not_the_repo_flag() {
 #[test]
 fn a_single_artifact_flattened_into_the_folder_is_placed_by_its_evidence() {
     let d = tempfile::tempdir().unwrap();
-    put(
-        d.path(),
-        "ev/run-1/wal_verify.json",
-        &evidence("arm64", "ext4", false),
-    );
-    put(
-        d.path(),
-        "ev/run-2/wal_verify.json",
-        &evidence("arm64", "ext4", true),
-    );
-    put(
-        d.path(),
-        "ev/amd64/ext4/run-1/wal_verify.json",
-        &evidence("amd64", "ext4", true),
-    );
+    put_run(d.path(), "ev/run-1", ("arm64", "ext4"), false);
+    put_run(d.path(), "ev/run-2", ("arm64", "ext4"), true);
+    put_run(d.path(), "ev/amd64/ext4/run-1", ("amd64", "ext4"), true);
     let out = run(&mut offline(d.path()));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(statuses(&d.path().join("gate.json")).contains(&"arm64/ext4 PASS".to_string()));
@@ -635,11 +620,7 @@ fn a_single_artifact_flattened_into_the_folder_is_placed_by_its_evidence() {
 fn a_flattened_artifact_in_a_folder_named_for_another_cell_is_caught() {
     let d = tempfile::tempdir().unwrap();
     let root = "portability-evidence-amd64-xfs";
-    put(
-        d.path(),
-        &format!("{root}/run-1/wal_verify.json"),
-        &evidence("arm64", "xfs", true),
-    );
+    put_run(d.path(), &format!("{root}/run-1"), ("arm64", "xfs"), true);
     let out = run(gate(d.path())
         .args(["--evidence-dir", root, "--out", "gate.json", "--sha", SHA])
         .args(["--policy", "phase2"]));
