@@ -738,6 +738,14 @@ fn a_request_that_gets_no_answer_names_the_url_it_tried_and_never_the_token() {
     assert!(!out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN));
 }
 
+/// How many of the requests a host saw asked for a path starting with `prefix`.
+fn seen(requests: &[(String, Option<String>)], prefix: &str) -> usize {
+    requests
+        .iter()
+        .filter(|(u, _)| u.starts_with(prefix))
+        .count()
+}
+
 #[test]
 fn a_download_broken_off_mid_body_is_retried_and_the_gate_passes() {
     let fake = FakeGithub::start(six_passing());
@@ -746,12 +754,7 @@ fn a_download_broken_off_mid_body_is_retried_and_the_gate_passes() {
     assert_eq!(r.out.code, 0, "{}\n{}", r.out.stdout, r.out.stderr);
     assert_eq!(status_of(&r.json, "amd64/ext4"), "amd64/ext4 PASS");
     assert!(r.out.stderr.contains("retrying"), "{}", r.out.stderr);
-    let st = fake.state.lock().unwrap();
-    let tries = st
-        .storage_seen
-        .iter()
-        .filter(|(u, _)| u.starts_with("/blob/1?"))
-        .count();
+    let tries = seen(&fake.state.lock().unwrap().storage_seen, "/blob/1?");
     assert_eq!(tries, 2, "broken off once, then served whole");
 }
 
@@ -774,15 +777,7 @@ fn an_artifact_listing_broken_off_mid_body_is_retried_like_a_download() {
     fake.state.lock().unwrap().cut_off = vec![(listing.into(), 1)];
     let r = run_gate(&fake, &[]);
     assert_eq!(r.out.code, 0, "{}\n{}", r.out.stdout, r.out.stderr);
-    let lists = fake
-        .state
-        .lock()
-        .unwrap()
-        .api_seen
-        .iter()
-        .filter(|(u, _)| u.starts_with(listing))
-        .count();
-    assert_eq!(lists, 2);
+    assert_eq!(seen(&fake.state.lock().unwrap().api_seen, listing), 2);
 
     let fake = FakeGithub::start(six_passing());
     fake.state.lock().unwrap().cut_off = vec![(listing.into(), u32::MAX)];
