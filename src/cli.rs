@@ -268,13 +268,15 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// Read the evidence from this folder instead of GitHub: the evidence layout
-    /// (<arch>/<fs>/run-<N>/wal_verify.json) or the one actions/download-artifact leaves
-    /// (portability-evidence-<arch>-<fs>/.../wal_verify.json). Wins over --repo/--run-id.
+    /// (<arch>/<fs>/run-<N>/wal_verify.json), the one actions/download-artifact leaves
+    /// (portability-evidence-<arch>-<fs>/.../wal_verify.json), or a single artifact's
+    /// run-<N>/ folders (download-artifact v5 and later). Wins over --repo/--run-id.
     #[arg(long)]
     pub evidence_dir: Option<PathBuf>,
-    /// The repository whose workflow run uploaded the evidence artifacts, as OWNER/NAME.
-    /// The token is read from the environment variable GITHUB_TOKEN.
-    #[arg(long, env = "GITHUB_REPOSITORY", value_parser = RepoSlug::parse)]
+    /// The repository whose workflow run uploaded the evidence artifacts, as OWNER/NAME
+    /// (default: the environment variable GITHUB_REPOSITORY). The token is read from the
+    /// environment variable GITHUB_TOKEN.
+    #[arg(long, value_parser = RepoSlug::parse)]
     pub repo: Option<RepoSlug>,
     /// The workflow run whose artifacts are the evidence.
     #[arg(long, env = "GITHUB_RUN_ID")]
@@ -324,11 +326,16 @@ pub struct GateArgs {
 }
 
 impl GateArgs {
-    /// The gate's configuration: the same values, without clap.
-    pub fn to_config(&self) -> GateConfig {
-        GateConfig {
+    /// The gate's configuration: the same values, without clap, and --repo defaulted from
+    /// GITHUB_REPOSITORY (an error when that is malformed).
+    pub fn to_config(&self) -> anyhow::Result<GateConfig> {
+        let repo = match &self.repo {
+            Some(repo) => Some(repo.clone()),
+            None => repo_from_env()?,
+        };
+        Ok(GateConfig {
             evidence_dir: self.evidence_dir.clone(),
-            repo: self.repo.clone(),
+            repo,
             run_id: self.run_id,
             sha: self.sha.clone(),
             api_url: self.api_url.clone(),
@@ -342,8 +349,26 @@ impl GateArgs {
             retry_budget: self.retry_budget,
             retry_delay: self.retry_delay,
             today: self.today,
-        }
+        })
     }
+}
+
+/// GITHUB_REPOSITORY, the default of --repo, read here rather than by clap so that a malformed
+/// value is blamed on the variable, not on a flag nobody passed.
+fn repo_from_env() -> anyhow::Result<Option<RepoSlug>> {
+    const VAR: &str = "GITHUB_REPOSITORY";
+    let value = match std::env::var(VAR) {
+        Ok(v) if v.is_empty() => return Ok(None),
+        Ok(v) => v,
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => v.to_string_lossy().into_owned(),
+    };
+    RepoSlug::parse(&value).map(Some).map_err(|e| {
+        anyhow::anyhow!(
+            "the environment variable {VAR} (the default of --repo) is malformed: {e} (or \
+             unset it, or pass --repo OWNER/NAME)"
+        )
+    })
 }
 
 /// Parses "2026-03-31".

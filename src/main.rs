@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate::run(&a.dir, a.size, a.payload_bytes, a.batch),
         Command::CrashExplore(a) => crash_explore::run(&a.to_request()),
         Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
-        Command::Gate(a) => gate::run(&a.to_config()),
+        Command::Gate(a) => a.to_config().and_then(|c| gate::run(&c)),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(&a.to_config()),
         Command::FsPackage(a) => filesystems::print_package(&a.fs),

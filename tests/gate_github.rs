@@ -247,17 +247,23 @@ fn a_zip_with_parent_directory_entries_is_not_evidence_and_nothing_is_written() 
     }
 }
 
+/// Bytes that do not compress, so that a zip holding them is as large.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u32 = 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 #[test]
 fn an_oversized_zip_is_unreadable_whether_or_not_the_listing_says_so() {
     // Incompressible filler makes the zip itself large.
-    let mut filler = vec![0u8; 64 * 1024];
-    let mut x: u32 = 1;
-    for b in filler.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        *b = x as u8;
-    }
+    let filler = noise(64 * 1024);
     let json = evidence("amd64", "ext4", true).to_string();
     let big = zip_of(&[
         ("run-1/wal_verify.json", json.as_bytes()),
@@ -417,26 +423,25 @@ fn a_rate_limit_longer_than_the_budget_means_the_gate_could_not_decide() {
     assert_eq!(v["verdict"], "ERROR");
 }
 
-#[test]
-fn an_unreachable_api_means_the_gate_could_not_decide() {
+/// The gate against an API URL where nothing listens: that URL, and the outcome.
+fn gate_against_nothing() -> (String, Outcome) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    let api = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let out = run(gate(dir.path())
-        .env("GITHUB_API_URL", format!("http://127.0.0.1:{port}"))
+        .env("GITHUB_API_URL", &api)
         .env("GITHUB_TOKEN", TOKEN)
-        .args([
-            "--repo",
-            "o/r",
-            "--run-id",
-            "42",
-            "--retry-delay",
-            "5ms",
-            "--retry-budget",
-            "100ms",
-        ]));
+        .args(["--repo", "o/r", "--run-id", "42"])
+        .args(["--retry-delay", "5ms", "--retry-budget", "100ms"]));
+    (api, out)
+}
+
+#[test]
+fn an_unreachable_api_means_the_gate_could_not_decide() {
+    let (_, out) = gate_against_nothing();
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("gave up"), "{}", out.stderr);
     assert!(!out.stderr.contains(TOKEN));
@@ -673,4 +678,110 @@ fn gate_download_cost() {
         eprintln!("six artifacts, one of {} MiB: {}", zip_len >> 20, l.trim());
     }
     assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+/// The note gate.json holds for `cell`.
+fn note_of(out: &std::path::Path, cell: &str) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    let c = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cell"] == cell);
+    c.unwrap_or_else(|| panic!("no {cell} in gate.json"))["note"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_size_cap_notes_name_the_flag_that_sets_each_cap() {
+    // The listing says 100 bytes, so only the download itself finds the zip too big.
+    let json = evidence("amd64", "ext4", true).to_string();
+    let big = zip_of(&[
+        ("run-1/wal_verify.json", json.as_bytes()),
+        ("run-1/dmesg.txt", &noise(64 * 1024)),
+    ]);
+    let mut lying = Artifact::new(
+        1,
+        "portability-evidence-amd64-ext4",
+        Download::Redirect(big),
+    );
+    lying.size = Some(100);
+    let mut padded = evidence("arm64", "ext4", true);
+    padded["pad"] = serde_json::json!("x".repeat(40 * 1024));
+    let zip = zip_of(&[("run-1/wal_verify.json", padded.to_string().as_bytes())]);
+    let entry = Artifact::new(
+        3,
+        "portability-evidence-arm64-ext4",
+        Download::Redirect(zip),
+    );
+    let fake = FakeGithub::start(with(with(six_passing(), lying), entry));
+    let r = run_gate(
+        &fake,
+        &["--max-artifact-size", "32K", "--max-entry-size", "32K"],
+    );
+    assert_eq!(r.out.code, 1, "{}\n{}", r.out.stdout, r.out.stderr);
+    let artifact = note_of(&r.json, "amd64/ext4");
+    assert!(artifact.contains("--max-artifact-size"), "{artifact}");
+    let entry = note_of(&r.json, "arm64/ext4");
+    assert!(entry.contains("--max-entry-size"), "{entry}");
+}
+
+#[test]
+fn a_request_that_gets_no_answer_names_the_url_it_tried_and_never_the_token() {
+    let (api, out) = gate_against_nothing();
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let url = format!("{api}/repos/o/r/actions/runs/42/artifacts");
+    assert!(out.stderr.contains(&url), "{}", out.stderr);
+    assert!(out.stdout.contains(&url), "the annotation: {}", out.stdout);
+    assert!(!out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN));
+}
+
+/// How many of the requests a host saw asked for a path starting with `prefix`.
+fn seen(requests: &[(String, Option<String>)], prefix: &str) -> usize {
+    requests
+        .iter()
+        .filter(|(u, _)| u.starts_with(prefix))
+        .count()
+}
+
+#[test]
+fn a_download_broken_off_mid_body_is_retried_and_the_gate_passes() {
+    let fake = FakeGithub::start(six_passing());
+    fake.state.lock().unwrap().cut_off = vec![("/blob/1?".into(), 1)];
+    let r = run_gate(&fake, &[]);
+    assert_eq!(r.out.code, 0, "{}\n{}", r.out.stdout, r.out.stderr);
+    assert_eq!(status_of(&r.json, "amd64/ext4"), "amd64/ext4 PASS");
+    assert!(r.out.stderr.contains("retrying"), "{}", r.out.stderr);
+    let tries = seen(&fake.state.lock().unwrap().storage_seen, "/blob/1?");
+    assert_eq!(tries, 2, "broken off once, then served whole");
+}
+
+#[test]
+fn a_download_that_keeps_breaking_off_means_the_gate_could_not_decide() {
+    let fake = FakeGithub::start(six_passing());
+    fake.state.lock().unwrap().cut_off = vec![("/blob/1?".into(), u32::MAX)];
+    let r = run_gate(&fake, &["--retry-budget", "300ms"]);
+    assert_eq!(r.out.code, 2, "{}\n{}", r.out.stdout, r.out.stderr);
+    assert!(r.out.stderr.contains("gave up"), "{}", r.out.stderr);
+    assert!(r.out.stderr.contains("--retry-budget"), "{}", r.out.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&r.json).unwrap()).unwrap();
+    assert_eq!(v["verdict"], "ERROR");
+}
+
+#[test]
+fn an_artifact_listing_broken_off_mid_body_is_retried_like_a_download() {
+    let listing = "/repos/o/r/actions/runs/42/artifacts";
+    let fake = FakeGithub::start(six_passing());
+    fake.state.lock().unwrap().cut_off = vec![(listing.into(), 1)];
+    let r = run_gate(&fake, &[]);
+    assert_eq!(r.out.code, 0, "{}\n{}", r.out.stdout, r.out.stderr);
+    assert_eq!(seen(&fake.state.lock().unwrap().api_seen, listing), 2);
+
+    let fake = FakeGithub::start(six_passing());
+    fake.state.lock().unwrap().cut_off = vec![(listing.into(), u32::MAX)];
+    let r = run_gate(&fake, &["--retry-budget", "300ms"]);
+    assert_eq!(r.out.code, 2, "{}\n{}", r.out.stdout, r.out.stderr);
+    assert!(r.out.stderr.contains("gave up"), "{}", r.out.stderr);
 }

@@ -76,7 +76,7 @@ fn release_mode_blocks_and_nightly_mode_only_reports() {
     assert_eq!(nightly.code, 0, "{}", nightly.stdout);
     assert!(nightly
         .stdout
-        .contains("::error::arm64/ext4 (gated) is FAIL"));
+        .contains("::warning::arm64/ext4 (gated) is FAIL"));
     assert!(nightly
         .stdout
         .trim_end()
@@ -489,4 +489,142 @@ fn a_missing_gated_cell_is_named_with_the_command_that_makes_it() {
         .last()
         .unwrap()
         .starts_with("verdict: BLOCKED"));
+}
+
+/// Writes `<dir>/wal_verify.json` under `root`: a cell's passing or failing evidence.
+fn put_run(root: &Path, dir: &str, (arch, fs): (&str, &str), pass: bool) {
+    put(
+        root,
+        &format!("{dir}/wal_verify.json"),
+        &evidence(arch, fs, pass),
+    );
+}
+
+#[test]
+fn nightly_mode_annotates_what_would_block_as_warnings_not_errors() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    put_run(d.path(), "ev/arm64/ext4/run-2", ("arm64", "ext4"), false);
+    put_run(d.path(), "ev/amd64/xfs/run-1", ("amd64", "xfs"), false);
+    let nightly = run(offline(d.path()).args(["--mode", "nightly"]));
+    assert_eq!(nightly.code, 0, "{}", nightly.stdout);
+    assert!(!nightly.stdout.contains("::error::"), "{}", nightly.stdout);
+    assert!(
+        nightly
+            .stdout
+            .contains("::warning::arm64/ext4 (gated) is FAIL and would block a release"),
+        "{}",
+        nightly.stdout
+    );
+    assert!(nightly
+        .stdout
+        .contains("::warning::amd64/xfs (informational) is FAIL"));
+    let release = run(&mut offline(d.path()));
+    assert_eq!(release.code, 1);
+    assert!(release
+        .stdout
+        .contains("::error::arm64/ext4 (gated) is FAIL and blocks the release"));
+}
+
+/// The note gate.json holds for `cell`.
+fn note_of(root: &Path, cell: &str) -> String {
+    cell_of(&gate_json(root), cell)["note"].to_string()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_self_looping_symlink_as_the_evidence_folder_is_named_a_symlink_loop() {
+    let d = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("ev", d.path().join("ev")).unwrap();
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(!out.stderr.contains("does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert!(out.stderr.contains("--evidence-dir"), "{}", out.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_wal_verify_json_linking_to_itself_is_unreadable_naming_the_loop() {
+    let d = tempfile::tempdir().unwrap();
+    put_run(d.path(), "ev/amd64/ext4/run-1", ("amd64", "ext4"), true);
+    for dir in [
+        "ev/arm64/ext4/run-1",
+        "ev/portability-evidence-amd64-xfs/run-1",
+    ] {
+        let dir = d.path().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("wal_verify.json", dir.join("wal_verify.json")).unwrap();
+    }
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    for cell in ["arm64/ext4", "amd64/xfs"] {
+        assert!(
+            statuses(&d.path().join("gate.json")).contains(&format!("{cell} UNREADABLE")),
+            "{}",
+            out.stdout
+        );
+        let note = note_of(d.path(), cell);
+        assert!(note.contains("symbolic link"), "{cell}: {note}");
+    }
+}
+
+#[test]
+fn the_entry_size_cap_note_names_its_flag() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let mut padded = evidence("arm64", "ext4", true);
+    padded["pad"] = json!("x".repeat(8 * 1024));
+    put(d.path(), "ev/arm64/ext4/run-2/wal_verify.json", &padded);
+    let out = run(offline(d.path()).args(["--max-entry-size", "4K"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let note = note_of(d.path(), "arm64/ext4");
+    assert!(note.contains("--max-entry-size"), "{note}");
+}
+
+#[test]
+fn a_malformed_github_repository_variable_is_blamed_not_the_repo_flag() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let out = run(offline(d.path()).env("GITHUB_REPOSITORY", "not-a-slug"));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("GITHUB_REPOSITORY"), "{}", out.stderr);
+    assert!(!out.stderr.contains("for '--repo"), "{}", out.stderr);
+    let out = run(offline(d.path()).args(["--repo", "not-a-slug"]));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("--repo"), "{}", out.stderr);
+    assert!(!out.stderr.contains("GITHUB_REPOSITORY"), "{}", out.stderr);
+}
+
+/// download-artifact v5 and later put a single matching artifact's files straight into its
+/// `path`: the folder holds `run-<N>/` itself, and only the evidence says which cell it is.
+#[test]
+fn a_single_artifact_flattened_into_the_folder_is_placed_by_its_evidence() {
+    let d = tempfile::tempdir().unwrap();
+    put_run(d.path(), "ev/run-1", ("arm64", "ext4"), false);
+    put_run(d.path(), "ev/run-2", ("arm64", "ext4"), true);
+    put_run(d.path(), "ev/amd64/ext4/run-1", ("amd64", "ext4"), true);
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(statuses(&d.path().join("gate.json")).contains(&"arm64/ext4 PASS".to_string()));
+
+    // A newer run without its file: the cell is still known (from run-2), and unreadable.
+    std::fs::create_dir_all(d.path().join("ev/run-3")).unwrap();
+    let out = run(&mut offline(d.path()));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(statuses(&d.path().join("gate.json")).contains(&"arm64/ext4 UNREADABLE".to_string()));
+    assert!(note_of(d.path(), "arm64/ext4").contains("run-3"));
+}
+
+#[test]
+fn a_flattened_artifact_in_a_folder_named_for_another_cell_is_caught() {
+    let d = tempfile::tempdir().unwrap();
+    let root = "portability-evidence-amd64-xfs";
+    put_run(d.path(), &format!("{root}/run-1"), ("arm64", "xfs"), true);
+    let out = run(gate(d.path())
+        .args(["--evidence-dir", root, "--out", "gate.json", "--sha", SHA])
+        .args(["--policy", "phase2"]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(statuses(&d.path().join("gate.json")).contains(&"amd64/xfs UNREADABLE".to_string()));
+    assert!(note_of(d.path(), "amd64/xfs").contains("evidence for arm64/xfs"));
 }

@@ -8,7 +8,7 @@
 
 use std::io::{Read, Seek};
 
-use super::evidence::{classify, excerpt, pick_newest};
+use super::evidence::{classify, excerpt, over_entry_cap, pick_newest};
 use super::observation::Observation;
 use super::target::Sha;
 use crate::cell_id::CellId;
@@ -101,10 +101,7 @@ fn read_entry_capped<R: Read + Seek>(
         .by_index(index)
         .map_err(|e| format!("cannot read {FILE}: {e}"))?;
     if entry.size() > cap {
-        return Err(format!(
-            "{FILE} is {} bytes uncompressed, over the {cap}-byte cap",
-            entry.size()
-        ));
+        return Err(over_entry_cap(Some(entry.size()), cap));
     }
     let mut buf = Vec::new();
     (&mut entry)
@@ -112,7 +109,7 @@ fn read_entry_capped<R: Read + Seek>(
         .read_to_end(&mut buf)
         .map_err(|e| format!("cannot read {FILE}: {e}"))?;
     if buf.len() as u64 > cap {
-        return Err(format!("{FILE} is over the {cap}-byte cap"));
+        return Err(over_entry_cap(None, cap));
     }
     Ok(buf)
 }

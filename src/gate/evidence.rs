@@ -3,10 +3,12 @@
 //!
 //! Both sources end in the same function, `classify`, so the offline gate (`--evidence-dir`)
 //! and the GitHub gate reach the same decision on the same evidence. A folder may hold the
-//! evidence layout (`<arch>/<fs>/run-<N>/wal_verify.json`) or the one `actions/download-artifact`
-//! leaves (`portability-evidence-<arch>-<fs>/…/wal_verify.json`); an artifact is a zip of
-//! either. In every case only the newest `run-<N>` counts: a newer run that left no readable
-//! `wal_verify.json` is UNREADABLE, never replaced by an older run that passed.
+//! evidence layout (`<arch>/<fs>/run-<N>/wal_verify.json`), the one `actions/download-artifact`
+//! leaves (`portability-evidence-<arch>-<fs>/…/wal_verify.json`), or, from download-artifact v5
+//! on, a single artifact's `run-<N>/wal_verify.json` itself, placed by the cell it names; an
+//! artifact is a zip of one cell's evidence. In every case only the newest `run-<N>` counts: a
+//! newer run that left no readable `wal_verify.json` is UNREADABLE, never replaced by an older
+//! run that passed.
 //!
 //! A downloaded artifact's zip is opened by `archive.rs`, which uses `pick_newest` and
 //! `classify` from here.
@@ -248,15 +250,40 @@ pub fn pick_newest(paths: &[String]) -> Result<usize, String> {
     }
 }
 
+/// Why a `wal_verify.json` over the entry cap is not read (`size`, when known), and what to do.
+pub fn over_entry_cap(size: Option<u64>, cap: u64) -> String {
+    let size = size.map(|n| format!("{n} bytes, ")).unwrap_or_default();
+    format!(
+        "{FILE} is {size}over the {cap}-byte cap (--max-entry-size; raise it if the file is \
+         genuine)"
+    )
+}
+
+/// When `path` failed with `e` because it is a symbolic link that does not resolve (a loop, or
+/// a link to nothing): `what` said to be one.
+fn unresolved_link(what: &str, path: &Path, e: &std::io::Error) -> Option<String> {
+    let link = path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    link.then(|| {
+        format!(
+            "{what} is a symbolic link that cannot be resolved (a loop, or a link to nothing): {e}"
+        )
+    })
+}
+
 /// Reads a file of at most `cap` bytes.
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot open {FILE}: {e}"))?;
+    let f = std::fs::File::open(path).map_err(|e| match unresolved_link(FILE, path, &e) {
+        Some(why) => format!("{why}; replace it with the file itself"),
+        None => format!("cannot open {FILE}: {e}"),
+    })?;
     let mut buf = Vec::new();
     f.take(cap + 1)
         .read_to_end(&mut buf)
         .map_err(|e| format!("cannot read {FILE}: {e}"))?;
     if buf.len() as u64 > cap {
-        return Err(format!("{FILE} is larger than the {cap}-byte cap"));
+        return Err(over_entry_cap(None, cap));
     }
     Ok(buf)
 }
@@ -293,7 +320,8 @@ fn find_files(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<String>) -> Re
         if ty.is_dir() && depth > 0 {
             find_files(&e.path(), &format!("{rel}/"), depth - 1, out)?;
         }
-        if ty.is_dir() || ty.is_file() {
+        // A linked wal_verify.json is a candidate, so that a broken link is reported as one.
+        if ty.is_dir() || ty.is_file() || (ty.is_symlink() && name == FILE) {
             out.push(rel);
         }
     }
@@ -332,7 +360,7 @@ impl FolderCells {
                 continue;
             };
             let run_dir = fs_path.join(newest);
-            let files = if run_dir.join(FILE).is_file() {
+            let files = if run_dir.join(FILE).symlink_metadata().is_ok() {
                 vec![FILE.to_string()]
             } else {
                 vec![]
@@ -349,21 +377,87 @@ impl FolderCells {
         files.sort();
         self.claim(cell, dir, files)
     }
+
+    /// The cell of a single artifact that `actions/download-artifact` v5 and later flattened
+    /// into `root` itself: `run-<N>/` at its top. A root named after an artifact says the cell
+    /// (so evidence for another is caught); otherwise the newest run whose `wal_verify.json`
+    /// names its `arch` and `fs_type` does, and a newer run without one is still its newest.
+    fn claim_flattened(&mut self, root: &Path, runs: &[String], cap: u64) -> Result<()> {
+        let mut files = runs.to_vec();
+        for r in runs {
+            find_files(&root.join(r), &format!("{r}/"), 8, &mut files)?;
+        }
+        files.sort();
+        let named = root.canonicalize().ok().and_then(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            cell_from_artifact_name(&name)
+        });
+        let cell = match named {
+            Some(Ok(cell)) => cell,
+            Some(Err(e)) => bail!("{e}"),
+            None => match cell_named_by_runs(root, runs, cap) {
+                Some(cell) => cell,
+                None => bail!(
+                    "{} holds run-<N> folders itself, as download-artifact v5 and later leave a \
+                     single artifact, but no {FILE} in them names its arch and fs_type; download \
+                     into a folder named after the artifact ({ARTIFACT_PREFIX}<arch>-<fs>)",
+                    root.display()
+                ),
+            },
+        };
+        self.claim(cell, root.to_path_buf(), files)
+    }
 }
 
-/// What a folder of evidence says, in either layout. The same cell in two places is an error:
+/// The cell named by the newest readable `wal_verify.json` among `runs` (folders of `root`).
+fn cell_named_by_runs(root: &Path, runs: &[String], cap: u64) -> Option<CellId> {
+    let mut runs: Vec<(u32, &String)> = runs
+        .iter()
+        .filter_map(|r| Some((run_number(r)?, r)))
+        .collect();
+    runs.sort();
+    runs.iter().rev().find_map(|(_, r)| {
+        let json = read_capped(&root.join(r).join(FILE), cap).ok()?;
+        let e: Evidence = serde_json::from_slice(&json).ok()?;
+        CellId::new(e.arch.as_deref()?, e.fs_type.as_deref()?).ok()
+    })
+}
+
+/// An error saying what is wrong with `root` and what to do, unless it is a folder.
+fn check_root(root: &Path) -> Result<()> {
+    let shown = format!("the evidence folder {}", root.display());
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!("{shown} is not a folder; give --evidence-dir the folder that holds it"),
+        Err(e) => match unresolved_link(&shown, root, &e) {
+            Some(why) => bail!("{why}; give --evidence-dir the folder itself"),
+            None if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{shown} does not exist; check the path given to --evidence-dir")
+            }
+            None => bail!("cannot read {shown}: {e}"),
+        },
+    }
+}
+
+/// What a folder of evidence says, in any layout. The same cell in two places is an error:
 /// which one is the evidence would be a guess.
 pub fn read_dir(root: &Path, sha: Option<&Sha>, entry_cap: u64) -> Result<Vec<Observation>> {
-    if !root.is_dir() {
-        bail!("the evidence folder {} does not exist", root.display());
-    }
+    check_root(root)?;
     let mut found = FolderCells::default();
+    let mut runs = Vec::new();
     for (name, path) in subdirs(root)? {
+        if run_number(&name).is_some() {
+            runs.push(name);
+            continue;
+        }
         match cell_from_artifact_name(&name) {
             Some(Ok(cell)) => found.claim_artifact_folder(cell, path)?,
             Some(Err(e)) => bail!("in {}: {e}", root.display()),
             None => found.claim_layout(&name, &path)?,
         }
+    }
+    if !runs.is_empty() {
+        found.claim_flattened(root, &runs, entry_cap)?;
     }
     let observations = found
         .0

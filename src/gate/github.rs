@@ -9,25 +9,25 @@
 //!   by a second client that has no token at all (so the storage host can never see it), the
 //!   status is checked, the body is read frame by frame and dropped as soon as it passes the
 //!   size cap, and `archive::read_zip` checks the zip magic before anything else;
-//! - its retry layer knows nothing of rate limits, so transient answers (5xx, 429, 403 with
-//!   rate-limit headers, connection errors) are retried here, honouring `Retry-After` and
-//!   `X-RateLimit-Reset`, within one total budget of waiting for the whole run.
+//! - its retry layer knows nothing of rate limits, so every request goes through `net.rs`,
+//!   which retries transient answers (5xx, 429, 403 with rate-limit headers, connection errors,
+//!   a body that breaks off before its end), honouring `Retry-After` and `X-RateLimit-Reset`,
+//!   within one total budget of waiting for the whole run.
 //!
 //! Failing to list the artifacts, or a download still failing transiently when the budget is
 //! spent, means the gate could not decide (exit 2). A definite answer about one artifact (404,
 //! 410, not a zip, too big) is that cell's status instead.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use http::{HeaderMap, StatusCode};
-use http_body_util::BodyExt;
-use octocrab::Octocrab;
+use http::StatusCode;
 use serde::Deserialize;
 
 use super::archive;
 use super::evidence::{self, GatheredEvidence, ARTIFACT_PREFIX};
+use super::net::{read_body, BodyError, Client};
 use super::observation::{Observation, Status};
 use super::target::{RepoSlug, Sha};
 use crate::cell_id::CellId;
@@ -44,9 +44,6 @@ pub struct FetchSettings<'a> {
     pub retry_delay: Duration,
     pub retry_budget: Duration,
 }
-
-/// What octocrab hands back as a response body.
-type Body = http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>;
 
 /// One page of `GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts`.
 #[derive(Deserialize)]
@@ -75,8 +72,6 @@ struct WorkflowRun {
 
 /// The largest artifact list page read (GitHub's are a few tens of KiB).
 const MAX_PAGE_BYTES: u64 = 8 << 20;
-/// The longest single wait between retries when the server does not say.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Redirects followed on the storage side after the API's own.
 const MAX_REDIRECTS: usize = 5;
 
@@ -99,43 +94,8 @@ fn redact(s: &str, token: &str) -> String {
     }
 }
 
-struct Client {
-    api: Octocrab,
-    /// No token: the storage host behind the redirect never sees it.
-    storage: Octocrab,
-    started: Instant,
-    budget: Duration,
-    delay: Duration,
-}
-
-fn builder() -> octocrab::OctocrabBuilder<
-    octocrab::NoSvc,
-    octocrab::DefaultOctocrabBuilderConfig,
-    octocrab::NoAuth,
-    octocrab::NotLayerReady,
-> {
-    Octocrab::builder()
-        .set_connect_timeout(Some(Duration::from_secs(30)))
-        .set_read_timeout(Some(Duration::from_secs(120)))
-}
-
 async fn fetch_async(cfg: &FetchSettings<'_>) -> Result<GatheredEvidence> {
-    let api = builder()
-        .base_uri(cfg.api_url)
-        .with_context(|| format!("{:?} is not a usable API URL", cfg.api_url))?
-        .personal_token(cfg.token.clone())
-        .build()
-        .context("cannot set up the GitHub client")?;
-    let storage = builder()
-        .build()
-        .context("cannot set up the download client")?;
-    let client = Client {
-        api,
-        storage,
-        started: Instant::now(),
-        budget: cfg.retry_budget,
-        delay: cfg.retry_delay,
-    };
+    let client = Client::connect(cfg.api_url, &cfg.token, cfg.retry_budget, cfg.retry_delay)?;
     let (newest, mut notes) = newest_by_cell(list(&client, cfg).await?);
     let mut observations = Vec::new();
     for (cell, a) in newest {
@@ -254,12 +214,7 @@ async fn list(client: &Client, cfg: &FetchSettings<'_>) -> Result<Vec<Artifact>>
         let route =
             format!("/repos/{owner}/{name}/actions/runs/{run}/artifacts?per_page=100&page={page}");
         let what = format!("listing the artifacts of {owner}/{name} run {run}");
-        let resp = client.get(&client.api, &route, &what).await?;
-        let status = resp.status();
-        let body = match read_body(resp, MAX_PAGE_BYTES).await {
-            Ok(b) => b,
-            Err(e) => bail!("{what}: {e}"),
-        };
+        let (status, body) = client.get_whole(&route, &what, MAX_PAGE_BYTES).await?;
         if !status.is_success() {
             let hint = match status {
                 StatusCode::NOT_FOUND => {
@@ -306,9 +261,38 @@ enum Download {
     Refused(String),
 }
 
+/// Downloads an artifact; a body that breaks off is downloaded again from the start (through
+/// the API, as a storage URL may be signed for a short time), within the retry budget.
 async fn download(client: &Client, route: &str, cap: u64) -> Result<Download> {
-    let what = format!("downloading {route}");
-    let mut resp = client.get(&client.api, route, &what).await?;
+    let what = format!("downloading {}", client.shown(route));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match download_once(client, route, cap, &what).await? {
+            Ok(download) => return Ok(download),
+            Err(BrokeOff { url, why }) => {
+                let wait = client.backoff(attempt);
+                client.pause(&what, &url, attempt, wait, &why).await?;
+            }
+        }
+    }
+}
+
+/// A body that ended before it was whole: where it came from and what the connection said.
+struct BrokeOff {
+    url: String,
+    why: String,
+}
+
+/// One try at a download: its outcome, or a body that broke off.
+async fn download_once(
+    client: &Client,
+    route: &str,
+    cap: u64,
+    what: &str,
+) -> Result<Result<Download, BrokeOff>> {
+    let mut url = route.to_string();
+    let mut resp = client.get(&client.api, route, what).await?;
     let mut hops = 0;
     let mut host = "GitHub";
     while resp.status().is_redirection() {
@@ -322,21 +306,22 @@ async fn download(client: &Client, route: &str, cap: u64) -> Result<Download> {
                 "the download answered HTTP {} without a Location",
                 resp.status()
             );
-            return Ok(Download::Refused(why));
+            return Ok(Ok(Download::Refused(why)));
         };
         hops += 1;
         if hops > MAX_REDIRECTS
             || !(location.starts_with("https://") || location.starts_with("http://"))
         {
             let why = "the download redirected too often or to something that is not a URL";
-            return Ok(Download::Refused(why.into()));
+            return Ok(Ok(Download::Refused(why.into())));
         }
         host = "the storage host";
-        resp = client.get(&client.storage, &location, &what).await?;
+        resp = client.get(&client.storage, &location, what).await?;
+        url = location;
     }
     let status = resp.status();
     if status == StatusCode::GONE {
-        return Ok(Download::Gone);
+        return Ok(Ok(Download::Gone));
     }
     if !status.is_success() {
         let body = read_body(resp, 4096).await.unwrap_or_default();
@@ -344,116 +329,16 @@ async fn download(client: &Client, route: &str, cap: u64) -> Result<Download> {
             "{host} answered HTTP {status} to the download: {}",
             evidence::excerpt(&body, 200)
         );
-        return Ok(Download::Refused(why));
+        return Ok(Ok(Download::Refused(why)));
     }
-    match read_body(resp, cap).await {
+    Ok(match read_body(resp, cap).await {
         Ok(bytes) => Ok(Download::Zip(bytes)),
-        Err(e) => Ok(Download::Refused(format!("the download {e}"))),
-    }
-}
-
-/// Reads a body of at most `cap` bytes, never holding more than that.
-async fn read_body(resp: http::Response<Body>, cap: u64) -> Result<Vec<u8>, String> {
-    let declared = resp
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > cap) {
-        return Err(format!(
-            "is {} bytes, over the {cap}-byte cap",
-            declared.unwrap_or(0)
-        ));
-    }
-    let mut body = resp.into_body();
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("broke off: {e}"))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() as u64 + data.len() as u64 > cap {
-                return Err(format!("is over the {cap}-byte cap"));
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf)
-}
-
-impl Client {
-    /// GET with retries of transient failures, within the run's waiting budget.
-    async fn get(&self, via: &Octocrab, uri: &str, what: &str) -> Result<http::Response<Body>> {
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let (wait, last) = match via._get(uri.to_string()).await {
-                Ok(resp) => match self.transient_wait(resp.status(), resp.headers(), attempt) {
-                    None => return Ok(resp),
-                    Some(wait) => (wait, format!("HTTP {}", resp.status())),
-                },
-                Err(e) => (self.backoff(attempt), with_causes(&e)),
-            };
-            let left = self.budget.saturating_sub(self.started.elapsed());
-            if wait > left {
-                bail!(
-                    "{what}: gave up after {attempt} attempt(s); the last failure was {last}, and \
-                     waiting {} more would pass the retry budget of {} (--retry-budget)",
-                    humantime::format_duration(round(wait)),
-                    humantime::format_duration(self.budget)
-                );
-            }
-            eprintln!(
-                "gate: {what}: {last}; retrying in {}",
-                humantime::format_duration(round(wait))
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        self.delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(MAX_BACKOFF)
-    }
-
-    /// How long to wait before retrying this answer, or None when it is not transient.
-    fn transient_wait(&self, status: StatusCode, h: &HeaderMap, attempt: u32) -> Option<Duration> {
-        let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
-        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-        let rate_limited = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
-        let transient = status.is_server_error()
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || (status == StatusCode::FORBIDDEN && (rate_limited || retry_after.is_some()));
-        if !transient {
-            return None;
-        }
-        if let Some(secs) = retry_after {
-            return Some(Duration::from_secs(secs));
-        }
-        if rate_limited {
-            if let Some(reset) =
-                header("x-ratelimit-reset").and_then(|v| v.trim().parse::<i64>().ok())
-            {
-                let now = jiff::Timestamp::now().as_second();
-                return Some(Duration::from_secs((reset - now).max(0) as u64 + 1));
-            }
-        }
-        Some(self.backoff(attempt))
-    }
-}
-
-/// An error and its causes on one line (octocrab's own message hides why a connection failed).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s = format!("{s}: {text}");
-        }
-        cause = c.source();
-    }
-    s
-}
-
-fn round(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
+        Err(BodyError::TooBig(e)) => Ok(Download::Refused(format!(
+            "the download {e} (--max-artifact-size; raise it if the artifact is genuine)"
+        ))),
+        Err(BodyError::BrokeOff(why)) => Err(BrokeOff {
+            url: client.shown(&url),
+            why,
+        }),
+    })
 }

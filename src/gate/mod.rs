@@ -20,6 +20,8 @@ mod decision;
 mod evidence;
 #[cfg(feature = "github")]
 mod github;
+#[cfg(feature = "github")]
+mod net;
 mod observation;
 mod output;
 mod policy;

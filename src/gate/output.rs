@@ -127,23 +127,36 @@ fn escape_annotation(s: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// Errors for what fails the run (blocking cells, in release mode only) and warnings for the
+/// rest: in nightly mode nothing fails the run, so what would block a release is a warning.
 pub fn annotations(r: &GateReport) -> Vec<String> {
     let d = &r.decision;
-    let errors: Vec<String> = d
+    let release = r.mode == GateMode::Release;
+    let blocks = if release {
+        "blocks the release"
+    } else {
+        "would block a release"
+    };
+    let blocking: Vec<String> = d
         .blocking()
         .map(|c| {
             format!(
-                "{} ({}) is {} and blocks the release: {}",
+                "{} ({}) is {} and {blocks}: {}",
                 c.cell, c.requirement, c.status, c.note
             )
         })
         .collect();
-    let mut warnings: Vec<String> = d
-        .cells
-        .iter()
-        .filter(|c| c.warning)
-        .map(|c| format!("{} ({}) is {}: {}", c.cell, c.requirement, c.status, c.note))
-        .collect();
+    let (errors, mut warnings) = if release {
+        (blocking, vec![])
+    } else {
+        (vec![], blocking)
+    };
+    warnings.extend(
+        d.cells
+            .iter()
+            .filter(|c| c.warning)
+            .map(|c| format!("{} ({}) is {}: {}", c.cell, c.requirement, c.status, c.note)),
+    );
     warnings.extend(d.expired_waivers.iter().map(|w| {
         format!(
             "waiver {} for {} expired on {}; it no longer applies (tracking: {})",

@@ -1,6 +1,7 @@
 //! Shared by the gate's integration tests: evidence files, zips, the gate command with a
 //! clean environment, and a fake GitHub on loopback (an API server and, on another port, the
-//! storage host its downloads redirect to).
+//! storage host its downloads redirect to, each behind a front that can break an answer off
+//! mid-body).
 
 #![allow(dead_code)]
 
@@ -10,8 +11,10 @@ mod skip_log;
 pub use skip_log::skip;
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -184,12 +187,29 @@ pub struct State {
     /// (path and query, Authorization header) of every request.
     pub api_seen: Vec<(String, Option<String>)>,
     pub storage_seen: Vec<(String, Option<String>)>,
+    /// (path prefix, times): that many of the next answers to a path starting with the prefix,
+    /// on either host, are broken off halfway through the body, the connection closed before
+    /// the promised length arrives.
+    pub cut_off: Vec<(String, u32)>,
+}
+
+impl State {
+    /// Whether the answer to `path` is to be broken off, counting it when it is.
+    fn take_cut(&mut self, path: &str) -> bool {
+        let hit = self
+            .cut_off
+            .iter_mut()
+            .find(|(prefix, n)| *n > 0 && path.starts_with(prefix.as_str()));
+        hit.map(|(_, n)| *n -= 1).is_some()
+    }
 }
 
 pub struct FakeGithub {
     pub api_url: String,
     pub state: Arc<Mutex<State>>,
     servers: Vec<Arc<tiny_http::Server>>,
+    fronts: Vec<SocketAddr>,
+    stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -218,12 +238,17 @@ impl FakeGithub {
     pub fn start(artifacts: Vec<Artifact>) -> FakeGithub {
         let api = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let storage = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let api_port = api.server_addr().to_ip().unwrap().port();
-        let storage_port = storage.server_addr().to_ip().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             artifacts,
             ..State::default()
         }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (api_front, api_front_thread) =
+            front(api.server_addr().to_ip().unwrap(), &state, &stop);
+        let (storage_front, storage_front_thread) =
+            front(storage.server_addr().to_ip().unwrap(), &state, &stop);
+        // Clients see only the fronts.
+        let (api_port, storage_port) = (api_front.port(), storage_front.port());
 
         let (s, srv) = (state.clone(), api.clone());
         let api_thread = std::thread::spawn(move || {
@@ -251,7 +276,14 @@ impl FakeGithub {
             api_url: format!("http://127.0.0.1:{api_port}"),
             state,
             servers: vec![api, storage],
-            threads: vec![api_thread, storage_thread],
+            fronts: vec![api_front, storage_front],
+            stop,
+            threads: vec![
+                api_thread,
+                storage_thread,
+                api_front_thread,
+                storage_front_thread,
+            ],
         }
     }
 
@@ -272,10 +304,89 @@ impl Drop for FakeGithub {
         for s in &self.servers {
             s.unblock();
         }
+        self.stop.store(true, Ordering::SeqCst);
+        for f in &self.fronts {
+            let _ = TcpStream::connect(f); // wakes its accept
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
+}
+
+/// A front on loopback for `upstream`: each connection carries one request, passed through
+/// with `Connection: close`, and the answer is sent back whole, or broken off halfway through
+/// its body when `State::cut_off` says so (tiny_http cannot drop a connection mid-answer).
+fn front(
+    upstream: SocketAddr,
+    state: &Arc<Mutex<State>>,
+    stop: &Arc<AtomicBool>,
+) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (state, stop) = (state.clone(), stop.clone());
+    let thread = std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(conn) = conn else { continue };
+            let state = state.clone();
+            std::thread::spawn(move || {
+                let _ = pass_through(conn, upstream, &state);
+            });
+        }
+    });
+    (addr, thread)
+}
+
+/// Passes one request through and its answer back, whole or broken off; closing `client`
+/// (by dropping it) ends the answer.
+fn pass_through(
+    client: TcpStream,
+    upstream: SocketAddr,
+    state: &Mutex<State>,
+) -> std::io::Result<()> {
+    let mut reader = std::io::BufReader::new(client.try_clone()?);
+    let mut request = String::new();
+    let mut path = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(()); // the client went away without asking
+        }
+        if line == "\r\n" {
+            break;
+        }
+        path.get_or_insert_with(|| line.split(' ').nth(1).unwrap_or("").to_string());
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            request.push_str(&line);
+        }
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |i| i + 4);
+    let (head, body) = answer.split_at(split);
+    let head: String = String::from_utf8_lossy(head)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let cut = state
+        .lock()
+        .unwrap()
+        .take_cut(path.as_deref().unwrap_or(""));
+    let body = if cut { &body[..body.len() / 2] } else { body };
+    let mut client = client;
+    client.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())?;
+    client.write_all(body)?;
+    client.flush()
 }
 
 type Resp = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
