@@ -278,12 +278,14 @@ pub struct GateArgs {
     /// environment variable GITHUB_TOKEN.
     #[arg(long, value_parser = RepoSlug::parse)]
     pub repo: Option<RepoSlug>,
-    /// The workflow run whose artifacts are the evidence.
-    #[arg(long, env = "GITHUB_RUN_ID")]
+    /// The workflow run whose artifacts are the evidence (default: the environment variable
+    /// GITHUB_RUN_ID).
+    #[arg(long)]
     pub run_id: Option<u64>,
     /// The commit being released: evidence from another commit (or recording none) is STALE.
-    /// Without it, evidence is not checked for staleness.
-    #[arg(long, env = "GITHUB_SHA", value_parser = Sha::parse)]
+    /// Without it, evidence is not checked for staleness (default: the environment variable
+    /// GITHUB_SHA).
+    #[arg(long, value_parser = Sha::parse)]
     pub sha: Option<Sha>,
     /// The GitHub REST API base (GitHub Enterprise Server: https://HOST/api/v3).
     #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
@@ -331,13 +333,24 @@ impl GateArgs {
     pub fn to_config(&self) -> anyhow::Result<GateConfig> {
         let repo = match &self.repo {
             Some(repo) => Some(repo.clone()),
-            None => repo_from_env()?,
+            None => from_env("GITHUB_REPOSITORY", "--repo OWNER/NAME", RepoSlug::parse)?,
+        };
+        let run_id = match self.run_id {
+            Some(id) => Some(id),
+            None => from_env("GITHUB_RUN_ID", "--run-id ID", |v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{v:?} is not a workflow run id (a whole number)"))
+            })?,
+        };
+        let sha = match &self.sha {
+            Some(sha) => Some(sha.clone()),
+            None => from_env("GITHUB_SHA", "--sha SHA", Sha::parse)?,
         };
         Ok(GateConfig {
             evidence_dir: self.evidence_dir.clone(),
             repo,
-            run_id: self.run_id,
-            sha: self.sha.clone(),
+            run_id,
+            sha,
             api_url: self.api_url.clone(),
             policy: self.policy.clone(),
             waivers: self.waivers.clone(),
@@ -353,20 +366,24 @@ impl GateArgs {
     }
 }
 
-/// GITHUB_REPOSITORY, the default of --repo, read here rather than by clap so that a malformed
-/// value is blamed on the variable, not on a flag nobody passed.
-fn repo_from_env() -> anyhow::Result<Option<RepoSlug>> {
-    const VAR: &str = "GITHUB_REPOSITORY";
-    let value = match std::env::var(VAR) {
+/// A flag's default from the workflow's environment variable, read here rather than by clap so
+/// that a malformed value is blamed on the variable, not on a flag nobody passed.
+fn from_env<T>(
+    var: &str,
+    flag: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<Option<T>> {
+    let value = match std::env::var(var) {
         Ok(v) if v.is_empty() => return Ok(None),
         Ok(v) => v,
         Err(std::env::VarError::NotPresent) => return Ok(None),
         Err(std::env::VarError::NotUnicode(v)) => v.to_string_lossy().into_owned(),
     };
-    RepoSlug::parse(&value).map(Some).map_err(|e| {
+    parse(&value).map(Some).map_err(|e| {
         anyhow::anyhow!(
-            "the environment variable {VAR} (the default of --repo) is malformed: {e} (or \
-             unset it, or pass --repo OWNER/NAME)"
+            "the environment variable {var} (the default of {}) is malformed: {e} (or unset it, \
+             or pass {flag})",
+            flag.split(' ').next().unwrap_or(flag)
         )
     })
 }

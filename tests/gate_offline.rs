@@ -628,3 +628,25 @@ fn a_flattened_artifact_in_a_folder_named_for_another_cell_is_caught() {
     assert!(statuses(&d.path().join("gate.json")).contains(&"amd64/xfs UNREADABLE".to_string()));
     assert!(note_of(d.path(), "amd64/xfs").contains("evidence for arm64/xfs"));
 }
+
+#[test]
+fn malformed_github_run_id_and_sha_variables_are_blamed_not_their_flags() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    for (var, value, flag) in [
+        ("GITHUB_RUN_ID", "run-seven", "--run-id"),
+        ("GITHUB_SHA", "not-hex", "--sha"),
+    ] {
+        // Without --sha on the command line, so the variable is what the gate reads.
+        let mut c = gate(d.path());
+        c.args(["--evidence-dir", "ev"]).env(var, value);
+        let out = run(&mut c);
+        assert_eq!(out.code, 2, "{var}: {}", out.stdout);
+        assert!(out.stderr.contains(var), "{var}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains(&format!("for '{flag}")),
+            "{var}: {}",
+            out.stderr
+        );
+    }
+}
