@@ -186,13 +186,15 @@ pm_cli_matrix() {
     --evidence "$7" --binaries "$8"
 }
 
-# pm_cli_gate BIN POLICY MODE OUT [WAIVERS]: the release gate over this workflow run's evidence
-# artifacts. Repository, run, token, API URL and commit come from GITHUB_REPOSITORY,
-# GITHUB_RUN_ID, GITHUB_TOKEN, GITHUB_API_URL and GITHUB_SHA; the gate writes its own job
-# summary and annotations.
+# pm_cli_gate BIN POLICY MODE OUT [WAIVERS] [EVIDENCE_DIR]: the release gate over the evidence
+# in EVIDENCE_DIR, or without it over this workflow run's evidence artifacts, whose repository,
+# run, token and API URL come from GITHUB_REPOSITORY, GITHUB_RUN_ID, GITHUB_TOKEN and
+# GITHUB_API_URL. The commit released comes from GITHUB_SHA either way; the gate writes its own
+# job summary and annotations.
 pm_cli_gate() {
   local extra=()
-  [[ -n ${5:-} ]] && extra=(--waivers "$5")
+  [[ -n ${5:-} ]] && extra+=(--waivers "$5")
+  [[ -n ${6:-} ]] && extra+=(--evidence-dir "$6")
   "$1" gate --policy "$2" --mode "$3" --out "$4" "${extra[@]}"
 }
 

@@ -118,3 +118,47 @@ fn unknown_gate_mode_or_policy_is_rejected_without_running_the_gate() {
         assert!(!r.path("gate-args").exists(), "{k}={v} reached the gate");
     }
 }
+
+#[test]
+fn evidence_dir_gates_on_that_folder_instead_of_this_runs_artifacts() {
+    let mut r = gate_runner(0);
+    let evidence = r.path("downloaded");
+    std::fs::create_dir_all(&evidence).unwrap();
+    r.set("PM_EVIDENCE_DIR", evidence.to_str().unwrap())
+        .unset("GITHUB_TOKEN");
+    let run = r.run("run-gate.sh");
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.out("status"), "PASS");
+    let report = r.temp().join("portability-matrix/gate.json");
+    assert_eq!(
+        gate_args(&r),
+        format!(
+            "gate --policy phase1 --mode nightly --out {} --evidence-dir {}",
+            report.display(),
+            evidence.display()
+        )
+    );
+    // No token is needed to read a folder, so its absence is not worth a remark.
+    assert!(!run.stdout.contains("GITHUB_TOKEN is empty"), "{run}");
+    assert!(
+        run.stdout.contains(&format!(
+            "::group::Release gate on evidence in {}",
+            evidence.display()
+        )),
+        "{run}"
+    );
+}
+
+#[test]
+fn missing_evidence_dir_is_an_error_without_running_the_gate() {
+    let mut r = gate_runner(0);
+    r.set("PM_EVIDENCE_DIR", "no-such-folder");
+    let run = r.run("run-gate.sh");
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(
+        run.stderr
+            .contains("evidence-dir 'no-such-folder' is not a directory"),
+        "{run}"
+    );
+    assert!(!r.path("gate-args").exists(), "the gate ran on nothing");
+}
