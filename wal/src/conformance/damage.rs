@@ -17,7 +17,7 @@ use crate::inject;
 use crate::log::Wal;
 use crate::paths::Paths;
 use crate::seq::Seq;
-use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::storage::{OpenMode, StorageFile};
 use crate::verify::Code;
 
 /// Committed entries each probe starts from.
