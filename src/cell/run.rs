@@ -235,7 +235,7 @@ fn report_verdict(args: &CellOptions, ws: Workspace, record: &WalVerify, started
     } = ws;
     let verdict = pass_word(record.pass);
     log.line(&format!(
-        "cell {}/{}: {verdict} (conformance {}, harness {}/{}, fixture {}, rename {}) in {:.1} s; evidence {}",
+        "cell {}/{}: {verdict} (conformance {}, harness {}/{}, fixture {}, rename {}, faults {}) in {:.1} s; evidence {}",
         record.arch,
         record.fs_type,
         pass_word(record.steps.conformance.pass),
@@ -243,6 +243,10 @@ fn report_verdict(args: &CellOptions, ws: Workspace, record: &WalVerify, started
         record.total_iterations,
         pass_word(record.steps.fixture.pass),
         record.rename_atomic,
+        match &record.steps.faults {
+            Some(s) => pass_word(s.pass),
+            None => "off",
+        },
         started.elapsed().as_secs_f64(),
         run_dir.path.display()
     ));
