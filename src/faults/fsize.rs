@@ -24,8 +24,8 @@ use nix::sys::signal::{SigSet, Signal};
 use rand::Rng;
 use wal::StdStorage;
 
+use super::kind::{replay_line, Kind, KindOutcome};
 use super::writer::{judge, write_until_failure, WriterReport};
-use super::{replay_line, Kind, KindOutcome};
 use crate::crash::seeded;
 
 /// The stream of the limits ("fsiz").

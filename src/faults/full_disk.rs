@@ -17,8 +17,8 @@ use nix::fcntl::{fallocate, FallocateFlags};
 use rand::Rng;
 use wal::StdStorage;
 
+use super::kind::{replay_line, Kind, KindOutcome};
 use super::writer::{judge, write_until_failure, WriterReport};
-use super::{replay_line, Kind, KindOutcome};
 use crate::crash::seeded;
 use crate::host_tools::find_program;
 use crate::loopfs::LoopFs;

@@ -7,7 +7,7 @@
 //! 2018 "fsyncgate"), and reopening without the fault must give back every acknowledged entry.
 //! Each kind brings the fault from somewhere else: `seam` from a wrapped storage in memory,
 //! `file-size-limit` from the real kernel's file-size limit, `full-disk` from a real filesystem
-//! of the cell's type filled up. `writer` is the writer and the judgement all three share.
+//! of the cell's type filled up. `writer` is the writer and the judgement all three share, `kind` what each kind reports.
 //! docs/crash-model.md ("Faults") argues why each is realistic. Like `crash`, this module stands
 //! on its own: it imports the crash checks, the shared loop filesystem and the evidence types.
 
@@ -17,87 +17,15 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::crash::narrate::Narrator;
-use crate::evidence::record::{FaultKindRecord, FaultViolation, FaultsSection};
+use crate::evidence::record::{FaultViolation, FaultsSection};
 
 pub mod fsize;
 pub mod full_disk;
+mod kind;
 pub mod seam;
 pub mod writer;
 
-/// The kinds of fault, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Seam,
-    FileSizeLimit,
-    FullDisk,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Seam, Kind::FileSizeLimit, Kind::FullDisk];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Seam => "seam",
-            Kind::FileSizeLimit => "file-size-limit",
-            Kind::FullDisk => "full-disk",
-        }
-    }
-}
-
-/// The command that replays one kind with a seed.
-pub fn replay_line(kind: Kind, seed: u64) -> String {
-    format!(
-        "portability-matrix fault-harness --kind {} --seed {seed} --dir <a directory on the filesystem under test>",
-        kind.name()
-    )
-}
-
-/// What one kind found, on its way to the evidence.
-pub struct KindOutcome {
-    kind: Kind,
-    skipped: Option<String>,
-    pub runs: u64,
-    pub injected: u64,
-    pub wal: String,
-    pub millis: u64,
-    pub violations: Vec<FaultViolation>,
-}
-
-impl KindOutcome {
-    fn new(kind: Kind) -> KindOutcome {
-        KindOutcome {
-            kind,
-            skipped: None,
-            runs: 0,
-            injected: 0,
-            wal: String::new(),
-            millis: 0,
-            violations: Vec::new(),
-        }
-    }
-
-    fn skip(&mut self, why: String) {
-        self.wal = "not run".into();
-        self.skipped = Some(why);
-    }
-
-    fn record(self) -> FaultKindRecord {
-        FaultKindRecord {
-            kind: self.kind.name(),
-            status: match (&self.skipped, self.violations.is_empty()) {
-                (Some(_), _) => "SKIP",
-                (None, true) => "PASS",
-                (None, false) => "FAIL",
-            },
-            reason: self.skipped,
-            runs: self.runs,
-            injected: self.injected,
-            wal: self.wal,
-            millis: self.millis,
-            violations: self.violations,
-        }
-    }
-}
+pub use kind::{replay_line, Kind, KindOutcome};
 
 /// Runs the chosen kinds (all when `only` is `None`) in `root`, on a filesystem of type `fs` for
 /// the full disk. `spawn` starts this binary again (the file-size-limit writer is its hidden

@@ -13,8 +13,8 @@ use rand::Rng;
 use wal::faulty::{FaultPlan, Faulty};
 use wal::mem::MemStorage;
 
+use super::kind::{replay_line, Kind, KindOutcome};
 use super::writer::{judge, write_until_failure};
-use super::{replay_line, Kind, KindOutcome};
 use crate::crash::seeded;
 
 /// The stream of the seam's plans ("seam").
