@@ -8,7 +8,6 @@
 //! to spare and checked. Making a filesystem needs root and `mkfs.<fs>`; without them the kind
 //! is skipped, with the reason.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Instant;
 
@@ -75,6 +74,19 @@ fn fill_and_check(seed: u64, mnt: &Path, out: &mut KindOutcome) -> Result<()> {
         std::fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
     let filler = mnt.join("filler");
+    let filler2 = mnt.join("filler-2");
+    // Made while there is room: xfs has no inode to give once the disk is full.
+    for f in [&filler, &filler2] {
+        std::fs::File::create(f).with_context(|| format!("cannot create {}", f.display()))?;
+    }
+    // The appending writer's log, lock and first entry exist before the disk fills, as on a
+    // server whose disk fills while it runs.
+    let first = write_until_failure(StdStorage, &appends, seed, 1, &mut |_| {});
+    anyhow::ensure!(
+        first.acked == 1,
+        "the first append on an empty filesystem failed: {}",
+        first.describe()
+    );
     fill(&filler, mnt, slack)?;
     let mut runs: Vec<(&Path, WriterReport)> = Vec::new();
     runs.push((
@@ -82,12 +94,12 @@ fn fill_and_check(seed: u64, mnt: &Path, out: &mut KindOutcome) -> Result<()> {
         write_until_failure(StdStorage, &appends, seed, MAX_ENTRIES, &mut |_| {}),
     ));
     // The last blocks too: the next writer starts its log on a disk with no room at all.
-    fill(&mnt.join("filler-2"), mnt, 0)?;
+    fill(&filler2, mnt, 0)?;
     runs.push((
         &startup,
         write_until_failure(StdStorage, &startup, seed, MAX_ENTRIES, &mut |_| {}),
     ));
-    for f in [filler, mnt.join("filler-2")] {
+    for f in [filler, filler2] {
         std::fs::remove_file(&f).with_context(|| format!("cannot remove {}", f.display()))?;
     }
     let replay = replay_line(Kind::FullDisk, seed);
@@ -135,10 +147,8 @@ fn fill_and_check(seed: u64, mnt: &Path, out: &mut KindOutcome) -> Result<()> {
 fn fill(path: &Path, mnt: &Path, slack: u64) -> Result<()> {
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
-        .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let st = nix::sys::statvfs::statvfs(mnt).context("statvfs")?;
     let mut want = (st.blocks_free() * st.fragment_size()).max(4096);
     let mut off: u64 = 0;
