@@ -48,6 +48,14 @@ pub enum Command {
     /// Used by the kill -9 runs.
     #[command(hide = true)]
     CrashWriter(CrashWriterArgs),
+    /// Run a cell's fault step alone: a writer meets a short write, EIO, ENOSPC or a failed
+    /// sync (from the storage seam, the kernel's file-size limit, a full filesystem of the type
+    /// holding --dir) and must refuse the failed append, stop, and lose nothing acknowledged.
+    FaultHarness(FaultHarnessArgs),
+    /// Under a file-size limit, open a WAL and append until an append fails, printing each
+    /// step. Used by the fault step's file-size-limit kind.
+    #[command(hide = true)]
+    FaultWriter(FaultWriterArgs),
     /// Decide whether a release may proceed: read every cell's evidence (the workflow run's
     /// artifacts on GitHub, or a folder), apply the phase policy and the waivers, and print the
     /// decision. Exit 0 pass, 1 blocked (release mode), 2 the gate could not decide.
@@ -105,10 +113,67 @@ pub struct CellArgs {
     /// power-loss exploration. Below the minimums of crash testing: it does not certify.
     #[arg(long)]
     pub seed_steps_only: bool,
+    /// Skip the fault step (a full disk, short writes, failed syncs); the evidence says it was
+    /// turned off.
+    #[arg(long)]
+    pub no_faults: bool,
     /// Print every kill and iteration, not one updating progress line (autonomy.log keeps
     /// them either way).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FaultHarnessArgs {
+    /// The run's seed (default: generated from the clock and printed).
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
+    pub seed: Option<u64>,
+    /// Which kind of fault (default: every kind, as a cell runs them).
+    #[arg(long, value_enum, default_value_t = FaultKindArg::All)]
+    pub kind: FaultKindArg,
+    /// Directory for the writers' WALs; the full disk is made of the filesystem type holding
+    /// it (default: a fresh temp directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Write the `faults` section as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The kinds of fault the fault step injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaultKindArg {
+    /// Every kind below.
+    All,
+    /// Seeded faults at the storage seam, in memory.
+    Seam,
+    /// A real short write and EFBIG, under a file-size limit.
+    FileSizeLimit,
+    /// A loop filesystem of the type holding --dir, filled (root only).
+    FullDisk,
+}
+
+impl FaultKindArg {
+    pub fn to_kind(self) -> Option<crate::faults::Kind> {
+        use crate::faults::Kind;
+        match self {
+            FaultKindArg::All => None,
+            FaultKindArg::Seam => Some(Kind::Seam),
+            FaultKindArg::FileSizeLimit => Some(Kind::FileSizeLimit),
+            FaultKindArg::FullDisk => Some(Kind::FullDisk),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FaultWriterArgs {
+    #[arg(long)]
+    pub dir: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    /// RLIMIT_FSIZE for the writer, in bytes.
+    #[arg(long)]
+    pub file_size_limit: u64,
 }
 
 #[derive(Debug, Args)]
@@ -556,6 +621,7 @@ impl CellArgs {
             kills: self.kills,
             explore_bound: self.explore_bound,
             seed_steps_only: self.seed_steps_only,
+            faults: !self.no_faults,
             verbose: self.verbose,
         }
     }

@@ -15,10 +15,14 @@ mod crash;
 mod crash_explore;
 mod crash_harness;
 mod evidence;
+mod fault_harness;
+mod faults;
 mod filesystems;
 mod gate;
 mod generate;
 mod git;
+mod host_tools;
+mod loopfs;
 mod matrix;
 mod platform;
 mod self_exec;
@@ -38,6 +42,13 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate::run(&a.dir, a.size, a.payload_bytes, a.batch),
         Command::CrashExplore(a) => crash_explore::run(&a.to_request()),
         Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
+        Command::FaultHarness(a) => fault_harness::run(
+            a.seed.unwrap_or_else(crash::seeded::clock_seed),
+            a.kind.to_kind(),
+            a.dir.as_deref(),
+            a.out.as_deref(),
+        ),
+        Command::FaultWriter(a) => faults::fsize::run_writer(&a.dir, a.seed, a.file_size_limit),
         Command::Gate(a) => a.to_config().and_then(|c| gate::run(&c)),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(&a.to_config()),

@@ -21,6 +21,8 @@ pub struct CellOptions {
     pub explore_bound: u64,
     /// Step 2 without kill -9 runs and power-loss exploration: the seed's four steps only.
     pub seed_steps_only: bool,
+    /// Run the fault step (off with `--no-faults`).
+    pub faults: bool,
     /// Every kill and iteration on the terminal too, not only in `autonomy.log`.
     pub verbose: bool,
 }

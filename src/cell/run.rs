@@ -69,7 +69,13 @@ pub fn run(args: &CellOptions) -> Result<ExitCode> {
     let started = Instant::now();
     let mut ws = prepare(args)?;
     let keep_fixture = ws.run_dir.path.join(FIXTURE_DIR);
-    let steps = run_steps(args, ws.work.path(), &keep_fixture, &mut ws.log);
+    let steps = run_steps(
+        args,
+        ws.work.path(),
+        &ws.mount.fs_type,
+        &keep_fixture,
+        &mut ws.log,
+    );
     let pass = steps.pass();
     let record = evidence_record(args, &ws, steps, started);
     let out = ws.run_dir.path.join(WAL_VERIFY);
@@ -203,6 +209,7 @@ fn evidence_record(
             crash_harness: steps.crash,
             fixture: steps.fixture,
             rename: steps.rename,
+            faults: steps.faults_step,
         },
         conformance: steps.checks,
         endian: platform::endian(),
@@ -214,6 +221,7 @@ fn evidence_record(
         kill_runs,
         power_loss,
         coverage: CoverageRecord::new(coverage, Minimums::DEFAULT),
+        faults: steps.faults,
     }
 }
 
@@ -227,7 +235,7 @@ fn report_verdict(args: &CellOptions, ws: Workspace, record: &WalVerify, started
     } = ws;
     let verdict = pass_word(record.pass);
     log.line(&format!(
-        "cell {}/{}: {verdict} (conformance {}, harness {}/{}, fixture {}, rename {}) in {:.1} s; evidence {}",
+        "cell {}/{}: {verdict} (conformance {}, harness {}/{}, fixture {}, rename {}, faults {}) in {:.1} s; evidence {}",
         record.arch,
         record.fs_type,
         pass_word(record.steps.conformance.pass),
@@ -235,6 +243,10 @@ fn report_verdict(args: &CellOptions, ws: Workspace, record: &WalVerify, started
         record.total_iterations,
         pass_word(record.steps.fixture.pass),
         record.rename_atomic,
+        match &record.steps.faults {
+            Some(s) => pass_word(s.pass),
+            None => "off",
+        },
         started.elapsed().as_secs_f64(),
         run_dir.path.display()
     ));

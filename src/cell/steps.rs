@@ -1,5 +1,6 @@
-//! The four steps of a cell, each timed and logged the same way, and what they found together:
-//! the results that `wal_verify.json` records.
+//! The steps of a cell, each timed and logged the same way, and what they found together: the
+//! results that `wal_verify.json` records. The seed's four, then the fault step (step 5, off
+//! with `--no-faults`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -15,7 +16,10 @@ use crate::coverage::Minimums;
 use crate::crash::narrate::Narrator;
 use crate::crash::suite::{run_crash_tests, CrashPlan, CrashResults};
 use crate::evidence::log::Log;
-use crate::evidence::record::{self as report, InvariantResult, Invariants, StepResult, Violation};
+use crate::evidence::record::{
+    self as report, FaultsSection, InvariantResult, Invariants, StepResult, Violation,
+};
+use crate::faults::run_faults;
 use crate::self_exec::self_command;
 
 /// What the four steps found.
@@ -26,6 +30,9 @@ pub struct StepResults {
     pub crash_results: Option<CrashResults>,
     pub fixture: StepResult,
     pub rename: StepResult,
+    /// The fault step, when it ran.
+    pub faults_step: Option<StepResult>,
+    pub faults: FaultsSection,
     /// Every verified WAL's invariants merged, and their violations, with where they came from.
     pub invariants: Invariants,
     pub violations: Vec<Violation>,
@@ -33,14 +40,20 @@ pub struct StepResults {
 
 impl StepResults {
     pub fn pass(&self) -> bool {
-        self.conformance.pass && self.crash.pass && self.fixture.pass && self.rename.pass
+        self.conformance.pass
+            && self.crash.pass
+            && self.fixture.pass
+            && self.rename.pass
+            && self.faults_step.as_ref().is_none_or(|s| s.pass)
     }
 }
 
-/// Runs the four steps in `work`, keeping the fixture in `keep_fixture`.
+/// Runs the steps in `work` (on a filesystem of type `fs`), keeping the fixture in
+/// `keep_fixture`.
 pub fn run_steps(
     args: &CellOptions,
     work: &Path,
+    fs: &str,
     keep_fixture: &Path,
     log: &mut Log,
 ) -> StepResults {
@@ -87,6 +100,21 @@ pub fn run_steps(
         let msg = rename_check(&work.join("rename"), args.seed)?;
         Ok((true, msg, ()))
     });
+    let (faults_step, faults) = if args.faults {
+        let (r, section) = step(log, "step 5: faults", |log| {
+            let dir = work.join("faults");
+            std::fs::create_dir_all(&dir)?;
+            let section = run_faults(args.seed, None, &dir, fs, &self_command, &mut Indented(log));
+            Ok((section.pass, faults_summary(&section), section))
+        });
+        (
+            Some(r),
+            section.unwrap_or_else(|| FaultsSection::disabled(args.seed)),
+        )
+    } else {
+        log.line("== step 5: faults == skipped (--no-faults)");
+        (None, FaultsSection::disabled(args.seed))
+    };
     StepResults {
         conformance,
         checks: checks.unwrap_or_default(),
@@ -94,9 +122,30 @@ pub fn run_steps(
         crash_results,
         fixture,
         rename,
+        faults_step,
+        faults,
         invariants,
         violations,
     }
+}
+
+/// One line: each kind's verdict and how many faults it injected.
+fn faults_summary(s: &FaultsSection) -> String {
+    let kinds: Vec<String> = s
+        .kinds
+        .iter()
+        .map(|k| match &k.reason {
+            Some(r) => format!("{} SKIP ({r})", k.kind),
+            None => format!(
+                "{} {} ({} injected, {} violations)",
+                k.kind,
+                k.status,
+                k.injected,
+                k.violations.len()
+            ),
+        })
+        .collect();
+    format!("{} (seed {})", kinds.join("; "), s.seed)
 }
 
 /// Runs one step: logs its name, times it, and turns an error into a failed step.

@@ -147,6 +147,69 @@ pub struct WalVerify {
     pub power_loss: Option<PowerLoss>,
     /// How much crash testing ran, against the minimums that certify.
     pub coverage: CoverageRecord,
+    /// The fault step: each kind of fault injected, what the WAL did, any violation.
+    pub faults: FaultsSection,
+}
+
+/// The `faults` object: step 5, the faults a running writer meets (a full disk, a short write,
+/// a failed sync), kind by kind. With `--no-faults` it says so and lists no kinds.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultsSection {
+    /// Whether the step ran (`false` with `--no-faults`).
+    pub enabled: bool,
+    /// Why it did not run, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// No kind found a violation (a skipped kind is no violation; a disabled step passes
+    /// nothing and fails nothing).
+    pub pass: bool,
+    pub seed: u64,
+    pub kinds: Vec<FaultKindRecord>,
+}
+
+impl FaultsSection {
+    /// The section of a cell run with `--no-faults`.
+    pub fn disabled(seed: u64) -> FaultsSection {
+        FaultsSection {
+            enabled: false,
+            reason: Some("turned off with --no-faults".into()),
+            pass: true,
+            seed,
+            kinds: Vec::new(),
+        }
+    }
+}
+
+/// One kind of fault: how often it struck, what the WAL did, what went wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultKindRecord {
+    /// `seam`, `file-size-limit`, `full-disk`.
+    pub kind: &'static str,
+    /// PASS, FAIL or SKIP.
+    pub status: &'static str,
+    /// Why the kind was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Writer runs (each meets at most one fault).
+    pub runs: u64,
+    /// Faults that struck the writer (a run whose fault was never reached injects none).
+    pub injected: u64,
+    /// What the WAL did, in a sentence.
+    pub wal: String,
+    pub millis: u64,
+    pub violations: Vec<FaultViolation>,
+}
+
+/// A violation found under a fault, with what replays it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultViolation {
+    /// Which check failed: "acknowledged", "poisoned", "recovery", "oracle", "S1", "R1-R5",
+    /// "writer".
+    pub check: String,
+    pub msg: String,
+    pub seed: u64,
+    /// The command that replays this kind with this seed.
+    pub replay: String,
 }
 
 /// The `coverage` object: what step 2 ran and the minimums it is held to.
@@ -178,6 +241,9 @@ pub struct Steps {
     pub crash_harness: StepResult,
     pub fixture: StepResult,
     pub rename: StepResult,
+    /// Absent with `--no-faults`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faults: Option<StepResult>,
 }
 
 /// The schema version of `wal_verify.json` this binary writes.

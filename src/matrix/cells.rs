@@ -19,13 +19,13 @@ use super::cell_result::{CellOutcome, Provisioning, Status};
 use super::child::{describe_exit, spawn_and_wait};
 use super::emulation::{self, Exec};
 use super::fs_plan::{plan_fs, FsPlan};
-use super::host_tools::find_program;
 use super::interrupt;
 use super::judge::{self, CellRun};
 use super::launch::{binary_for, CellCommand};
-use super::loopfs::LoopFs;
 use super::request::CellRequest;
 use crate::evidence::layout::{run_number, FIXTURE_DIR};
+use crate::host_tools::find_program;
+use crate::loopfs::LoopFs;
 
 /// Why a cell ended before its child ran: SKIP (it cannot run here) or FAIL.
 struct Stop {
@@ -88,7 +88,7 @@ fn plan_execution(r: &CellRequest, o: &mut CellOutcome) -> Result<Exec, Stop> {
     o.emulator = exec.describe();
     o.emulator_version = exec
         .emulator_path()
-        .and_then(|e| super::host_tools::version_line(e, "--version"));
+        .and_then(|e| crate::host_tools::version_line(e, "--version"));
     Ok(exec)
 }
 

@@ -2,13 +2,13 @@
 //!
 //! Every architecture x filesystem cell runs as a child process of that architecture's own
 //! binary (foreign ones statically cross-built and executed under QEMU user emulation, see
-//! `emulation`), on a filesystem made fresh for it on a loop device (`loopfs`), with one seed for
+//! `emulation`), on a filesystem made fresh for it on a loop device (`crate::loopfs`), with one seed for
 //! the whole run. The cells write their own evidence; the matrix checks that the evidence names
 //! the requested architecture and filesystem (`judge`), adds what only it knows (`annotate`),
 //! prints the table and writes `<evidence>/matrix.json` (`summary`).
 //!
 //! The modules, from the top: `run` (the whole run) calls `cells` (one cell), which calls the
-//! steps (`launch`, `fs_plan`, `loopfs`, `child`, `judge`, `annotate`, and `skip_record` for a
+//! steps (`launch`, `fs_plan`, `child`, `judge`, `annotate`, and `skip_record` for a
 //! cell that could not run); all of them share `config`, `request` and `cell_result`, which
 //! import none of them. This file only names the modules and what the rest of the binary uses.
 //!
@@ -22,11 +22,9 @@ mod child;
 mod config;
 mod emulation;
 mod fs_plan;
-mod host_tools;
 mod interrupt;
 mod judge;
 mod launch;
-mod loopfs;
 mod request;
 mod run;
 mod skip_record;

@@ -28,6 +28,7 @@ pub mod conformance;
 #[cfg(feature = "defects")]
 pub mod defects;
 mod error;
+pub mod faulty;
 pub mod format;
 pub mod inject;
 mod log;

@@ -23,6 +23,7 @@ use crate::storage::StdStorage;
 
 #[macro_use]
 mod support;
+mod damage;
 mod protocol;
 mod recovery;
 mod structure;
@@ -139,7 +140,7 @@ pub const CHECKS: &[Check] = &[
     check!(
         "S6",
         "a damaged committed frame is reported, never silently dropped",
-        protocol::s6
+        damage::s6
     ),
     check!(
         "S7",

@@ -1,18 +1,16 @@
-//! S1-S6: the commit protocol and its crash windows. The writer is stopped at a chosen
+//! S1-S5: the commit protocol and its crash windows (S6, damage, is `damage`). The writer is stopped at a chosen
 //! effect (`Recorder::failing_at`) or its leftovers are made by hand (`inject`), then recovery
 //! must give back exactly the acknowledged entries, or refuse damaged committed data.
 
 use std::path::Path;
 
 use super::support::{e, payload, seqs, Outcome, Site, SuiteStorage};
-use crate::error::{CorruptKind, Error};
-use crate::format::{FILE_HEADER_LEN, FRAME_HEADER_LEN};
+use crate::error::Error;
 use crate::inject;
 use crate::log::Wal;
 use crate::paths::Paths;
 use crate::record::{Op, Recorder};
 use crate::seq::Seq;
-use crate::verify::Code;
 
 pub(super) fn s1<S: SuiteStorage>(s: &Site<S>) -> Outcome {
     let d = s.fresh("wal")?;
@@ -149,52 +147,5 @@ pub(super) fn s5<S: SuiteStorage>(s: &Site<S>) -> Outcome {
     }
     let after = s.file_len(&log)?;
     ensure!(after == len, "wal.log is {after} bytes, not {len}");
-    Ok(())
-}
-
-pub(super) fn s6<S: SuiteStorage>(s: &Site<S>) -> Outcome {
-    let d = s.fresh("wal")?;
-    s.write_entries(&d, 5)?;
-    let p = Paths::new(&d);
-    // Offset of frame 3: header, then frames 1 and 2.
-    let frame_len = |i: u64| (FRAME_HEADER_LEN + payload(i).len()) as u64;
-    let off3 = FILE_HEADER_LEN + frame_len(1) + frame_len(2);
-    e(inject::flip_byte(&s.storage, &d, off3 + 20))?;
-    let before = s.read(&p.log)?;
-    match Wal::open_with(s.storage.clone(), &d) {
-        Err(Error::Corrupt {
-            seq,
-            offset,
-            kind: CorruptKind::Checksum,
-            ..
-        }) => {
-            ensure!(
-                seq == Seq::new(3) && offset == off3,
-                "reported seq {seq} at {offset}, not 3 at {off3}"
-            )
-        }
-        other => {
-            return Err(format!(
-                "a damaged committed frame opened as {:?}",
-                other.map(|w| w.safe_seq())
-            ))
-        }
-    }
-    ensure!(s.read(&p.log)? == before, "recovery changed a damaged log");
-    let r = s.verify(&d)?;
-    ensure!(
-        r.violations
-            .iter()
-            .any(|v| v.code == Code::FrameCorrupt && v.seq == Some(3)),
-        "the verifier missed the damage"
-    );
-    // A committed frame cut away is reported too.
-    let cut = s.fresh("cut")?;
-    s.write_entries(&cut, 3)?;
-    s.cut(&Paths::new(&cut).log, FILE_HEADER_LEN + frame_len(1) + 5)?;
-    ensure!(
-        matches!(Wal::open_with(s.storage.clone(), &cut), Err(Error::Corrupt { seq, .. }) if seq == Seq::new(2)),
-        "a log cut inside committed frame 2 was not reported"
-    );
     Ok(())
 }

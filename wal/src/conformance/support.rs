@@ -2,7 +2,7 @@
 //! the way it reports, and the few steps all checks repeat (a fresh directory, some appends, a
 //! phantom frame, the verifier's word on one invariant).
 //!
-//! It sits below the check families (`structure`, `protocol`, `recovery`) and below the suite's
+//! It sits below the check families (`structure`, `protocol`, `damage`, `recovery`) and below the suite's
 //! table in `mod.rs`, so that the table calls the families and the families call only this: no
 //! family reaches back into the module that calls it.
 

@@ -1,8 +1,8 @@
 //! The host's programs: where one is installed, and the version it reports.
 //!
-//! The matrix depends on tools it does not ship (QEMU, `mkfs.<fs>`) and records in the evidence
-//! which ones it used. Finding them and asking their version are the only two things it does with
-//! them outside of running them, and both happen here.
+//! The matrix and a cell's full-disk fault depend on tools the project does not ship (QEMU,
+//! `mkfs.<fs>`) and record in the evidence which ones they used. Finding them and asking their version are the
+//! only two things done with them outside of running them, and both happen here.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

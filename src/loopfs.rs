@@ -1,4 +1,5 @@
-//! A freshly made filesystem on a loop device, for one cell, and its guaranteed removal.
+//! A freshly made filesystem on a loop device, and its guaranteed removal: the matrix makes one
+//! per cell, and a cell's full-disk fault makes a small one to fill.
 //!
 //! `LoopFs::create` makes a sparse image in a private temporary directory, runs
 //! `mkfs.<fs>` on it, attaches it with `losetup --find --show` and mounts it on a private mount
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::host_tools::version_line;
+use crate::host_tools::version_line;
 use crate::shell::shell_quote;
 
 /// A mounted loop filesystem. Dropping it unmounts, detaches and deletes it.

@@ -1,7 +1,7 @@
 //! Loop filesystems made, mounted and removed for real (root and `mkfs.ext4` needed; skipped
 //! with the reason otherwise).
 
-#[path = "../../tests/common/skip.rs"]
+#[path = "../tests/common/skip.rs"]
 mod skip;
 
 use super::*;
@@ -12,7 +12,7 @@ fn root_and_mkfs_ext4() -> Option<PathBuf> {
         skip("loop filesystems need root");
         return None;
     }
-    let m = crate::matrix::host_tools::find_program("mkfs.ext4");
+    let m = crate::host_tools::find_program("mkfs.ext4");
     if m.is_none() {
         skip("mkfs.ext4 is not installed");
     }
