@@ -21,7 +21,7 @@ use wal::verify::{verify_sequential_with, verify_with, verify_with_plan, Report}
 use wal::Seq;
 
 const DIR: &str = "/wal";
-const LOGS: u64 = 400;
+const LOGS: u64 = 250;
 
 /// A payload: usually a JSON object of some size, sometimes a large one that spans windows,
 /// sometimes (at `bad_rate` percent) not JSON or not UTF-8.
