@@ -26,8 +26,10 @@ CROSS_ARCHES = $(sort $(HOST_ARCH) $(MATRIX_ARCH) $(foreach c,$(MATRIX_EXTRA),$(
 bootstrap:
 	@scripts/bootstrap.sh
 
+## FEATURES=github adds the gate's GitHub transport (`gate --repo … --run-id …`); nothing local needs it.
+FEATURES ?=
 build: bootstrap
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked $(if $(FEATURES),--features $(FEATURES),)
 
 ## Puts the release binary on PATH as `portability-matrix`, as the docs write it:
 ## $(PREFIX)/bin, ~/.cargo/bin by default (rustup puts that on PATH).

@@ -149,7 +149,8 @@ build_from_source() {
   [[ -f $action_root/Cargo.toml ]] || pm_die "no Cargo.toml in $action_root to build from"
   pm_group "Build portability-matrix from source ($action_root)"
   if [[ $foreign == false ]]; then
-    CARGO_TARGET_DIR="$install_root/target" cargo build --release --locked \
+    # With the gate's GitHub transport: the same binary serves `mode: gate`.
+    CARGO_TARGET_DIR="$install_root/target" cargo build --release --locked --features github \
       --manifest-path "$action_root/Cargo.toml" ||
       pm_die "cargo build failed in $action_root"
     mkdir -p "$out/$arch"

@@ -14,11 +14,14 @@
 # scripts/install-matrix-deps.sh installs either route's prerequisites.
 #
 # Usage: scripts/cross-build.sh [ARCH...]   (default: amd64 arm64 riscv64 s390x)
+# CROSS_PROFILE=dist builds with the release assets' profile (thin LTO, minutes slower per
+# target); the default, release, is what the matrix's cells need.
 # Builds are incremental: cargo's target directory lives under ~/.cache (CROSS_TARGET_DIR
 # overrides), so a second run on the same machine only rebuilds what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PROFILE=${CROSS_PROFILE:-release}
 ARCHES=("$@")
 ((${#ARCHES[@]})) || ARCHES=(amd64 arm64 riscv64 s390x)
 OUT=${CROSS_OUT:-target/cross}
@@ -85,7 +88,7 @@ case $ROUTE in
     ;;
   *) echo "cross-build: CROSS_ROUTE must be rustup or debian, not '$ROUTE'" >&2; exit 2 ;;
 esac
-echo "cross-build: route $ROUTE ($("$RUSTC_BIN" -V))"
+echo "cross-build: route $ROUTE ($("$RUSTC_BIN" -V)), profile $PROFILE"
 HOST_TRIPLE=$("$RUSTC_BIN" -vV | sed -n 's/^host: //p')
 
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/portability-matrix
@@ -129,14 +132,14 @@ for a in "${ARCHES[@]}"; do
   # artifacts: build scripts and proc macros stay host-native and are shared by every target.
   if ! env "${env_extra[@]}" "${linker_env[@]}" \
     "RUSTFLAGS=-C target-feature=+crt-static" \
-    "${CARGO[@]}" build --release --locked --no-default-features \
+    "${CARGO[@]}" build --profile "$PROFILE" --locked --no-default-features \
     --bin portability-matrix --target "$triple" "${extra[@]}"; then
     echo "cross-build: $a: build failed" >&2
     status=1
     continue
   fi
   secs=$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-  bin=$CARGO_TARGET_DIR/$triple/release/portability-matrix
+  bin=$CARGO_TARGET_DIR/$triple/$PROFILE/portability-matrix
   mkdir -p "$OUT/$a"
   cp -f "$bin" "$OUT/$a/portability-matrix.tmp"
   mv -f "$OUT/$a/portability-matrix.tmp" "$OUT/$a/portability-matrix"

@@ -9,11 +9,14 @@ skips=$(mktemp)
 out=$(mktemp)
 trap 'rm -f "$skips" "$out"' EXIT
 export PM_SKIP_LOG=$skips
-cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$out"
+# With the gate's GitHub transport, so that its tests (tests/gate_github.rs) build and run too;
+# both runs below use it, so the second reuses the first's dependencies.
+github=portability-matrix/github
+cargo test --workspace --locked --no-fail-fast --features "$github" "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 # The crash explorer's own tests also run against the deliberately broken protocol variants,
 # which exist only in builds with the `defects` feature (never in a release build).
-cargo test --locked --no-fail-fast --features defects --bin portability-matrix "$@" -- crash:: 2>&1 | tee -a "$out"
+cargo test --locked --no-fail-fast --features "$github,defects" --bin portability-matrix "$@" -- crash:: 2>&1 | tee -a "$out"
 ((PIPESTATUS[0] == 0)) || rc=1
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } } END { print p + 0, f + 0 }' "$out")
 skipped=$(sort -u "$skips" | grep -c . || true)

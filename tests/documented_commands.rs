@@ -43,6 +43,7 @@ const CARGO: &str =
 const CHECKLIST: &[(&str, Check)] = &[
     ("make portability-matrix", Make),
     ("make test", Make),
+    ("make build", Make),
     ("sudo make portability-matrix-full MATRIX_FS=\"ext4 xfs\"", Make),
     ("sudo make portability-matrix-full MATRIX_FS=\"ext4 xfs btrfs\"", Make),
     ("make gate", Make),
@@ -92,7 +93,14 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("PM_EXEC_WRAPPER=/usr/bin/qemu-aarch64-static /usr/bin/time -v qemu-aarch64-static $B cell --evidence /tmp/ev --seed 5", Skip(BENCHMARK)),
     ("qemu-aarch64-static $B crash-explore --workload appends --appends 10 --seed 1 --repeat 50", Skip(BENCHMARK)),
     ("apt-get install time", Skip(BENCHMARK)),
-    ("cargo test --test gate_github -- --ignored --nocapture gate_download_cost", Skip(CARGO)),
+    ("cargo test --features github --test gate_github -- --ignored --nocapture gate_download_cost", Skip(CARGO)),
+    ("target/release/portability-matrix generate --dir /tmp/wal256 --size 256M", Skip(BENCHMARK)),
+    ("pip install crc32c", Skip(BENCHMARK)),
+    ("rm -rf target && time make portability-matrix", Skip(BENCHMARK)),
+    ("rm -rf target && time make test", Skip(BENCHMARK)),
+    ("cat /tmp/wal256/wal.log > /dev/null", Skip(BENCHMARK)),
+    ("for i in 1 2 3 4 5 6 7 8 9; do /usr/bin/time -f \"tool %e s wall, %U+%S s cpu, %M KiB\" target/release/portability-matrix verify --dir /tmp/wal256 --out /tmp/v.json; /usr/bin/time -f \"python %e s wall, %U+%S s cpu, %M KiB\" python3 scripts/reference_verify.py /tmp/wal256 >/dev/null; done", Skip(BENCHMARK)),
+    ("hyperfine -w 1 -r 9 'target/release/portability-matrix verify --dir /tmp/wal256 --out /tmp/v.json' 'python3 scripts/reference_verify.py /tmp/wal256'", Skip(BENCHMARK)),
 ];
 
 /// One ```sh block: where it is and its commands, continuation lines joined.

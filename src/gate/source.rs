@@ -58,7 +58,9 @@ fn from_github(config: &GateConfig, repo: &RepoSlug, run_id: u64) -> Result<Gath
 #[cfg(not(feature = "github"))]
 fn from_github(_: &GateConfig, _: &RepoSlug, _: u64) -> Result<GatheredEvidence> {
     bail!(
-        "this build has no GitHub transport (it was built without the `github` feature); \
-         download the artifacts and run `gate --evidence-dir DIR`, or use a default build"
+        "this build has no GitHub transport (it was built without the `github` feature): \
+         download the artifacts and run `gate --evidence-dir DIR`, or build one with it, \
+         `cargo build --release --features github` (or `make build FEATURES=github`), or use the \
+         x86_64 release binary, which has it"
     )
 }

@@ -5,12 +5,15 @@
 //! It checks what can be checked of a frame in isolation (length in range, complete, checksum);
 //! what a frame means relative to its neighbours and to safe_seq is the caller's business. After
 //! the first damaged frame it stops: a bad length field leaves no way to find the next frame.
+//! [`parallel`] is the same scan with the checking spread over every core.
 
 use std::io;
 
 use crate::format::{self, FrameHeader, FRAME_HEADER_LEN};
 use crate::seq::Seq;
 use crate::storage::StorageFile;
+
+pub mod parallel;
 
 const READ_CHUNK: usize = 1 << 20;
 
