@@ -20,7 +20,7 @@ fn cell_runner(bin: &str) -> Option<(Runner, String)> {
     r.set("PM_BIN", bin)
         .set("PM_ARCH", host_arch())
         .set("PM_FS", &fs)
-        .set("PM_ITERATIONS", "3")
+        .set("PM_ITERATIONS", "10") // the least crash testing that certifies
         .set("PM_EVIDENCE_DIR", "evidence");
     Some((r, fs))
 }
@@ -135,7 +135,7 @@ fn failing_cell_is_an_error_annotation_with_the_violations_and_how_to_reproduce(
     assert!(run.stdout.contains("2 of 3 iterations passed"), "{run}");
     assert!(
         run.summary
-            .contains("`portability-matrix cell --dir DIR --seed 99 --iterations 3`"),
+            .contains("`portability-matrix cell --dir DIR --seed 99 --iterations 10`"),
         "{}",
         run.summary
     );
@@ -149,7 +149,7 @@ fn failing_cell_is_an_error_annotation_with_the_violations_and_how_to_reproduce(
     assert_eq!(
         args.trim(),
         format!(
-            "cell --dir {} --evidence {} --iterations 3 --seed 99",
+            "cell --dir {} --evidence {} --iterations 10 --seed 99",
             r.temp().join("portability-matrix-work").display(),
             r.path("evidence").display()
         )
@@ -234,7 +234,7 @@ echo '{{"seed": 7, "pass": true, "passed": 3, "total_iterations": 3, "rename_ato
     assert_eq!(
         args.trim(),
         format!(
-            "matrix --arch {arch} --fs {fs} --iterations 3 --seed 7 --evidence {} --binaries {}",
+            "matrix --arch {arch} --fs {fs} --iterations 10 --seed 7 --evidence {} --binaries {}",
             r.path("evidence").display(),
             r.path("bins").display()
         )
@@ -284,7 +284,7 @@ echo '{{"seed": 3, "pass": true, "passed": 3, "total_iterations": 3, "rename_ato
             .unwrap()
             .trim(),
         format!(
-            "matrix --arch riscv64 --fs {fs} --iterations 3 --seed 3 --evidence {} --binaries {}",
+            "matrix --arch riscv64 --fs {fs} --iterations 10 --seed 3 --evidence {} --binaries {}",
             r.path("evidence").display(),
             bins.display()
         )

@@ -266,12 +266,13 @@ impl Sandbox {
     /// The command as this sandbox runs it.
     fn localize(&self, cmd: &str, cell: &str) -> String {
         let tmp = format!("{}/", self.dir.path().join("tmp").display());
-        cmd.replace(
-            "target/release/portability-matrix",
-            env!("CARGO_BIN_EXE_portability-matrix"),
-        )
-        .replace("/tmp/", &tmp)
-        .replace("amd64/ext4", cell)
+        // /tmp/ first: the binary itself may live under /tmp (a target dir there).
+        cmd.replace("/tmp/", &tmp)
+            .replace(
+                "target/release/portability-matrix",
+                env!("CARGO_BIN_EXE_portability-matrix"),
+            )
+            .replace("amd64/ext4", cell)
     }
 
     fn shell(&self, script: &str) -> std::process::Output {
