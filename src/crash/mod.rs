@@ -5,7 +5,8 @@
 //! leaves and checks that recovery discards it; that shows recovery works, not that the commit
 //! protocol survives a crash. So a workload also runs through a recording storage
 //! ([`wal::record`]); a written-down persistence model ([`model`], argued in `docs/crash-model.md`)
-//! turns the record into every directory content a power cut could leave; each is
+//! turns the record into every directory content a power cut could leave (and [`block`] adds
+//! what a disk that lies could leave: misdirected, stale and duplicated writes); each is
 //! materialized and checked against an acknowledged-durability oracle plus R1-R5, S1 and S6
 //! ([`check`]), exhaustively up to a bound and by seeded sampling beyond ([`explore`]).
 //! [`kill`] kills a real writer process with SIGKILL and checks the same oracle. [`suite`]
@@ -16,6 +17,7 @@
 //! This module stands on its own: it depends on the `wal` crate and on nothing of the binary
 //! above it; the binary's commands and the evidence record depend on it.
 
+pub mod block;
 pub mod check;
 pub mod explore;
 pub mod kill;

@@ -14,6 +14,10 @@
 //! A crash state is a crash point plus one [`Fate`] per pending operation. The fates form a
 //! mixed-radix number, so every state of a crash point has an index: exhaustive exploration
 //! counts through them, sampling draws them, and a reproducer names one by its fates.
+//!
+//! Beyond what a power cut may do, a disk may lie: [`super::block`] adds misdirected, stale and
+//! duplicated writes to the log as a second, separately counted family of states (corruption,
+//! which recovery may refuse), at most one such fate per state.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -23,6 +27,8 @@ use anyhow::{bail, Context, Result};
 
 use wal::mem::Ino;
 use wal::record::{Mark, Op, Trace};
+
+use super::block::{Block, BlockTarget};
 
 /// Torn writes are split into at most this many pieces (larger writes tear in coarser pieces).
 const MAX_PIECES: u64 = 64;
@@ -39,6 +45,14 @@ pub enum Fate {
     /// A write of several sector pieces: those whose bit is set reached the disk; the length is
     /// the write's end, missing bytes past the old end read as zeros.
     Torn(u64),
+    /// Block fault: the sectors the write covered landed this many sectors away (-1 or +1);
+    /// its own range kept what it held.
+    Misdirected(i8),
+    /// Block fault on a synced write: its first sector reverted to its content before the write.
+    Stale,
+    /// Block fault: the previous write's bytes (the frames appended just before) landed in the
+    /// write's place.
+    Duplicated,
 }
 
 impl Fate {
@@ -54,6 +68,34 @@ impl Fate {
                     .collect();
                 format!("T{bits}")
             }
+            Fate::Misdirected(d) => format!("M{d:+}"),
+            Fate::Stale => "S".into(),
+            Fate::Duplicated => "D".into(),
+        }
+    }
+
+    /// The block fault a code names (`M-1`, `M+1`, `S`, `D`).
+    pub fn block_fault(code: &str) -> Option<Fate> {
+        match code {
+            "M-1" => Some(Fate::Misdirected(-1)),
+            "M+1" => Some(Fate::Misdirected(1)),
+            "S" => Some(Fate::Stale),
+            "D" => Some(Fate::Duplicated),
+            _ => None,
+        }
+    }
+
+    /// Whether it is a block fault (corruption) rather than a power cut's outcome.
+    pub fn is_block_fault(self) -> bool {
+        matches!(self, Fate::Misdirected(_) | Fate::Stale | Fate::Duplicated)
+    }
+
+    /// What a power cut alone did to the operation: a block fault strikes a write that landed.
+    fn as_crash(self) -> Fate {
+        if self.is_block_fault() {
+            Fate::Persisted
+        } else {
+            self
         }
     }
 
@@ -64,6 +106,10 @@ impl Fate {
             Fate::Lost => "lost",
             Fate::Zeroed => "lost, length extended with zeros",
             Fate::Torn(_) => "torn",
+            Fate::Misdirected(-1) => "misdirected one sector before",
+            Fate::Misdirected(_) => "misdirected one sector after",
+            Fate::Stale => "stale (its first sector reverted)",
+            Fate::Duplicated => "replaced by a duplicate of the previous write",
         }
     }
 }
@@ -113,6 +159,7 @@ impl Pending {
             Fate::Zeroed if self.extends => 2,
             Fate::Zeroed => return None,
             Fate::Torn(m) => u128::from(m) + 1 + u128::from(self.extends),
+            _ => return None,
         };
         (i < self.options(trace) && self.fate(i) == f).then_some(i)
     }
@@ -131,6 +178,8 @@ pub struct Frontier {
     pub acked: u64,
     /// The highest seq an append had been called for.
     pub issued: u64,
+    /// The write block faults may strike here, when block faults are modelled.
+    pub block: Option<Block>,
 }
 
 impl Frontier {
@@ -156,9 +205,10 @@ impl Frontier {
 
     /// The directory contents the power cut leaves for these fates: path -> bytes.
     pub fn image(&self, trace: &Trace, fates: &[Fate]) -> BTreeMap<PathBuf, Vec<u8>> {
+        let fault = self.block_fault(fates);
         let mut names = self.names.clone();
         for (p, f) in self.pending.iter().zip(fates) {
-            if *f != Fate::Persisted {
+            if f.as_crash() != Fate::Persisted {
                 continue;
             }
             match &trace.ops[p.op] {
@@ -183,7 +233,10 @@ impl Frontier {
                 let mut bytes: Vec<u8> =
                     self.data.get(&ino).map(|d| d.to_vec()).unwrap_or_default();
                 for (p, f) in self.pending.iter().zip(fates) {
-                    apply(&mut bytes, ino, &trace.ops[p.op], p, *f);
+                    apply(&mut bytes, ino, &trace.ops[p.op], p, f.as_crash());
+                }
+                if let Some((t, f)) = fault.filter(|(t, _)| t.ino == ino) {
+                    t.strike(&mut bytes, f);
                 }
                 (path, bytes)
             })
@@ -207,13 +260,17 @@ impl Frontier {
     }
 
     /// Renders fates as a state string: `<crash point>:<fate>,<fate>,…` (`7:` when none pending).
+    /// A block fault on a write that was already synced is one more fate after the pending ones.
     pub fn state_string(&self, fates: &[Fate]) -> String {
-        let codes: Vec<String> = self
+        let mut codes: Vec<String> = self
             .pending
             .iter()
             .zip(fates)
             .map(|(p, f)| f.code(p.pieces.len()))
             .collect();
+        if let Some(f) = fates.get(self.pending.len()) {
+            codes.push(f.code(0));
+        }
         format!("{}:{}", self.crash_point, codes.join(","))
     }
 
@@ -224,18 +281,31 @@ impl Frontier {
         } else {
             codes.split(',').collect()
         };
-        if codes.len() != self.pending.len() {
+        let synced_target = self.block.as_ref().filter(|b| b.slot.is_none());
+        let extra = usize::from(synced_target.is_some());
+        if codes.len() != self.pending.len() && codes.len() != self.pending.len() + extra {
             bail!(
-                "crash point {} has {} pending operations, the state names {} fates",
+                "crash point {} has {} pending operations, the state names {} fates{}",
                 self.crash_point,
                 self.pending.len(),
-                codes.len()
+                codes.len(),
+                if extra == 1 {
+                    " (one more names a block fault of the last, synced, write to the log)"
+                } else {
+                    ""
+                }
             );
         }
-        self.pending
+        let mut fates = self
+            .pending
             .iter()
-            .zip(codes)
-            .map(|(p, c)| {
+            .zip(&codes)
+            .enumerate()
+            .map(|(i, (p, c))| {
+                if let Some(f) = Fate::block_fault(c) {
+                    return self.parse_block_fault(trace, Some(i), f, c);
+                }
+                let c = *c;
                 let f = match c {
                     "P" => Fate::Persisted,
                     "L" => Fate::Lost,
@@ -268,7 +338,16 @@ impl Frontier {
                 })?;
                 Ok(f)
             })
-            .collect()
+            .collect::<Result<Vec<Fate>>>()?;
+        if let Some(c) = codes.get(self.pending.len()) {
+            let f = Fate::block_fault(c).with_context(|| {
+                format!(
+                    "{c:?} is not a block fault (M-1, M+1, S or D) of the last write to the log"
+                )
+            })?;
+            fates.push(self.parse_block_fault(trace, None, f, c)?);
+        }
+        Ok(fates)
     }
 }
 
@@ -289,7 +368,8 @@ fn apply(bytes: &mut Vec<u8>, ino: Ino, op: &Op, p: &Pending, f: Fate) {
                 let src = (from - offset) as usize;
                 bytes[a..b].copy_from_slice(&w[src..src + (b - a)]);
             };
-            match f {
+            // Callers pass a block fault as the write landing (`as_crash`); it strikes after.
+            match f.as_crash() {
                 Fate::Persisted => put(bytes, *offset, end as u64),
                 Fate::Lost => {}
                 Fate::Zeroed => {
@@ -307,6 +387,7 @@ fn apply(bytes: &mut Vec<u8>, ino: Ino, op: &Op, p: &Pending, f: Fate) {
                         bytes.resize(end, 0);
                     }
                 }
+                Fate::Misdirected(_) | Fate::Stale | Fate::Duplicated => {}
             }
         }
         Op::SetLen { ino: i, len, .. } if *i == ino && f == Fate::Persisted => {
@@ -341,8 +422,14 @@ fn parent(p: &Path) -> PathBuf {
 }
 
 /// The frontier at every crash point 0..=ops.len() of a trace. `initial` is what was durable
-/// before the first operation: (path, inode, bytes).
-pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64) -> Vec<Frontier> {
+/// before the first operation: (path, inode, bytes). `faulty`: the file whose writes block
+/// faults may strike (the log), or `None` for a power cut alone.
+pub fn frontiers(
+    trace: &Trace,
+    initial: &[(PathBuf, Ino, Vec<u8>)],
+    sector: u64,
+    faulty: Option<&Path>,
+) -> Vec<Frontier> {
     let mut names: BTreeMap<PathBuf, Ino> = BTreeMap::new();
     let mut live: HashMap<Ino, Vec<u8>> = HashMap::new();
     let mut durable: HashMap<Ino, Rc<Vec<u8>>> = HashMap::new();
@@ -357,6 +444,9 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
     let mut data_pending: HashMap<Ino, Vec<Pending>> = HashMap::new();
     let mut name_pending: Vec<(Pending, Vec<PathBuf>)> = Vec::new();
     let (mut acked, mut issued) = (0u64, 0u64);
+    // The last write to the faulty file, and the end and bytes of the one before it.
+    let mut target: Option<Rc<BlockTarget>> = None;
+    let mut last_write: Option<(Ino, u64, Rc<Vec<u8>>)> = None;
     let mut marks = trace.marks.iter().peekable();
     let mut out = Vec::with_capacity(trace.ops.len() + 1);
     for k in 0..=trace.ops.len() {
@@ -373,6 +463,7 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
             .chain(name_pending.iter().map(|(p, _)| p.clone()))
             .collect();
         pending.sort_by_key(|p| p.op);
+        let block = target.as_ref().and_then(|t| Block::at(t, &pending));
         out.push(Frontier {
             crash_point: k,
             names: durable_names.clone(),
@@ -380,6 +471,7 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
             pending,
             acked,
             issued,
+            block,
         });
         let Some(op) = trace.ops.get(k) else { break };
         let simple = |op| Pending {
@@ -394,15 +486,40 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
                 name_pending.push((simple(k), vec![parent(path)]));
             }
             Op::Write {
-                ino, offset, bytes, ..
+                ino,
+                offset,
+                bytes,
+                path,
             } => {
                 let f = live.entry(*ino).or_default();
                 let end = *offset as usize + bytes.len();
                 let extends = end > f.len();
+                let before = f
+                    .get(*offset as usize..end.min(f.len()))
+                    .unwrap_or_default()
+                    .to_vec();
                 if f.len() < end {
                     f.resize(end, 0);
                 }
                 f[*offset as usize..end].copy_from_slice(bytes);
+                if faulty == Some(path.as_path()) {
+                    let previous = last_write
+                        .take()
+                        .filter(|(i, e, _)| i == ino && *e == *offset)
+                        .map(|(_, _, b)| b);
+                    let written = Rc::new(bytes.clone());
+                    target = Some(Rc::new(BlockTarget {
+                        op: k,
+                        ino: *ino,
+                        offset: *offset,
+                        len: bytes.len() as u64,
+                        before,
+                        len_after: f.len() as u64,
+                        sector,
+                        previous,
+                    }));
+                    last_write = Some((*ino, end as u64, written));
+                }
                 data_pending.entry(*ino).or_default().push(Pending {
                     op: k,
                     extends,
@@ -411,6 +528,11 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
             }
             Op::SetLen { ino, len, .. } => {
                 live.entry(*ino).or_default().resize(*len as usize, 0);
+                // A truncation rewrites what the last write left: no block fault reaches back.
+                if target.as_ref().is_some_and(|t| t.ino == *ino) {
+                    target = None;
+                    last_write = None;
+                }
                 data_pending.entry(*ino).or_default().push(simple(k));
             }
             Op::Sync { ino, .. } => {

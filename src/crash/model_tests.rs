@@ -45,7 +45,7 @@ fn synced_data_is_never_lost_and_unsynced_data_may_be() {
         ],
         marks: Vec::new(),
     };
-    let fr = frontiers(&trace, &[], 512);
+    let fr = frontiers(&trace, &[], 512, None);
     assert_eq!(fr.len(), 6);
     // Before the directory sync the name may be gone.
     assert_eq!(fr[1].pending.len(), 1);
@@ -85,7 +85,7 @@ fn a_rename_not_yet_synced_may_show_the_old_or_the_new_name() {
         marks: Vec::new(),
     };
     let initial = vec![(PathBuf::from("/d/s"), 1, b"1\n".to_vec())];
-    let fr = &frontiers(&trace, &initial, 512)[4];
+    let fr = &frontiers(&trace, &initial, 512, None)[4];
     let s = |f: &[Fate]| fr.image(&trace, f).get(Path::new("/d/s")).cloned();
     assert_eq!(s(&[Fate::Lost, Fate::Lost]), Some(b"1\n".to_vec()));
     assert_eq!(s(&[Fate::Lost, Fate::Persisted]), Some(b"2\n".to_vec()));
@@ -108,7 +108,7 @@ fn every_state_index_round_trips_through_its_state_string() {
         marks: Vec::new(),
     };
     let initial = vec![(PathBuf::from("/d/f"), 1, vec![1u8; 500])];
-    let fr = &frontiers(&trace, &initial, 512)[2];
+    let fr = &frontiers(&trace, &initial, 512, None)[2];
     // 3 pieces: P, L, Z and 6 torn masks; then P, L, Z.
     assert_eq!(fr.states(&trace), 9 * 3);
     for i in 0..fr.states(&trace) {

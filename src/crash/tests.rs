@@ -19,6 +19,7 @@ fn opts(workload: Workload, protocol: Protocol, sector: u64) -> Options {
         bound: 4096,
         protocol,
         on_disk: None,
+        block_faults: true,
     }
 }
 

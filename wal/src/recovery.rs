@@ -233,6 +233,10 @@ fn verify_committed<F: StorageFile>(
         phantom_frames: 0,
         damaged_tail: false,
     };
+    #[cfg(feature = "defects")]
+    let check_seq = !crate::defects::active(crate::defects::Defect::RecoveryIgnoresSeq);
+    #[cfg(not(feature = "defects"))]
+    let check_seq = true;
     let mut expect = Seq::FIRST;
     let corrupt = |seq, offset, kind| Error::Corrupt {
         seq,
@@ -248,7 +252,7 @@ fn verify_committed<F: StorageFile>(
         {
             None => break,
             Some(Scanned::Frame { seq, .. }) if expect <= safe_seq => {
-                if seq != expect {
+                if check_seq && seq != expect {
                     return Err(corrupt(expect, offset, CorruptKind::OutOfOrder(seq)));
                 }
                 if (seq.get() - 1).is_multiple_of(INDEX_EVERY) {
