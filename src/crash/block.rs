@@ -169,8 +169,10 @@ impl BlockTarget {
                 )
             }
             Fate::Duplicated => format!(
-                "duplicated ({code}): the {} bytes of the previous write to the file (the \
-                 frames appended just before, checksums intact) landed in its place",
+                "duplicated ({code}): the {} bytes of the previous write to the file, which \
+                 ended where this one starts (the frames appended just before it, checksums \
+                 intact, or the file header), landed in its place; the rest of its range kept \
+                 what it held",
                 self.previous.as_ref().map_or(0, |p| p.len())
             ),
             other => other.word().into(),

@@ -259,7 +259,7 @@ fn verify_committed<F: StorageFile>(
                     index.push((seq, offset));
                 }
                 found.end = scanner.position();
-                expect = seq.next().ok_or(Error::SeqOverflow)?;
+                expect = expect.next().ok_or(Error::SeqOverflow)?;
             }
             Some(Scanned::Frame { .. }) => {
                 // Past the committed range: everything from here on was never acknowledged.
