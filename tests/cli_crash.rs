@@ -236,7 +236,12 @@ fn a_cell_records_kills_and_power_loss_states_and_seed_steps_only_leaves_them_ou
     assert!(full["power_loss"]["on_disk_states"].as_u64().unwrap() > 0);
     assert_eq!(full["power_loss"]["violating_states"], 0);
     assert_eq!(full["power_loss"]["block_faults"], true);
-    assert!(full["power_loss"]["corruption_states_checked"].as_u64().unwrap() > 50);
+    assert!(
+        full["power_loss"]["corruption_states_checked"]
+            .as_u64()
+            .unwrap()
+            > 50
+    );
     assert!(full["steps"]["crash_harness"]["msg"]
         .as_str()
         .unwrap()

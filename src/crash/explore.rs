@@ -541,7 +541,12 @@ pub fn replay(
         log.line(&format!("  done     #{i} {}", op.describe()));
     }
     for (op, what, fate) in fr.choices(trace, &fates) {
-        log.line(&format!("  pending  #{op} {what}: {fate}"));
+        let when = if fr.pending.iter().any(|p| p.op == op) {
+            "pending"
+        } else {
+            "struck "
+        };
+        log.line(&format!("  {when}  #{op} {what}: {fate}"));
     }
     let image = fr.image(trace, &fates);
     for (p, b) in &image {

@@ -158,7 +158,11 @@ fn block_faults_strike_only_the_last_write_to_the_log_and_only_when_asked_for() 
     assert_eq!((b.target.op, b.slot), (2, Some(2)));
     assert_eq!(
         b.faults,
-        vec![Fate::Misdirected(-1), Fate::Misdirected(1), Fate::Duplicated]
+        vec![
+            Fate::Misdirected(-1),
+            Fate::Misdirected(1),
+            Fate::Duplicated
+        ]
     );
     // After the sync it is synced: stale joins, and the fault is a fate after the pending ones.
     let b = frs[4].block.as_ref().unwrap();
@@ -171,17 +175,23 @@ fn block_faults_strike_only_the_last_write_to_the_log_and_only_when_asked_for() 
     assert_eq!(all, ["4:M-1", "4:M+1", "4:S", "4:D"]);
     assert!(frs[4].parse_fates(&trace, "").unwrap().is_empty());
     assert!(frs[4].parse_fates(&trace, "P").is_err());
-    assert!(frs[3].parse_fates(&trace, "D,P,P").is_err(), "only the last write");
-    assert!(frs[3].parse_fates(&trace, "P,P,S").is_err(), "stale is for synced writes");
+    assert!(
+        frs[3].parse_fates(&trace, "D,P,P").is_err(),
+        "only the last write"
+    );
+    assert!(
+        frs[3].parse_fates(&trace, "P,P,S").is_err(),
+        "stale is for synced writes"
+    );
 }
 
 #[test]
 fn each_block_fault_rewrites_the_bytes_it_names() {
     let (trace, frs) = faulty_trace();
     let fr = &frs[4];
-    let img = |code: &str| fr.image(&trace, &fr.parse_fates(&trace, code).unwrap())
-        [Path::new("/d/wal.log")]
-        .clone();
+    let img = |code: &str| {
+        fr.image(&trace, &fr.parse_fates(&trace, code).unwrap())[Path::new("/d/wal.log")].clone()
+    };
     let good = img("");
     assert_eq!(good.len(), 1200);
     // Misdirected one sector before: sectors 512..1200 as written land on 0..688; the write's

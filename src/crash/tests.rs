@@ -48,7 +48,8 @@ fn real_protocol_has_no_violation_when_block_faults_strike() {
     assert!(s.corruption_states_checked > 100, "{s:?}");
     // Some damage is refused (a committed frame hit), some recovered (only the tail hit).
     assert!(
-        s.corruption_states_refused > 0 && s.corruption_states_refused < s.corruption_states_checked,
+        s.corruption_states_refused > 0
+            && s.corruption_states_refused < s.corruption_states_checked,
         "{s:?}"
     );
     assert_eq!(s.violating_states, 0, "{:#?}", s.violations);
@@ -288,15 +289,14 @@ mod defects {
         let r = caught(Protocol::RecoveryIgnoresSeq, "oracle");
         let (_, codes) = r.state.split_once(':').unwrap();
         assert!(
-            codes
-                .split(',')
-                .any(|c| Fate::block_fault(c).is_some()),
+            codes.split(',').any(|c| Fate::block_fault(c).is_some()),
             "not a block-fault state: {}",
             r.state
         );
         assert!(
-            r.choices.iter().any(|c| c.fate.starts_with("duplicated")
-                || c.fate.starts_with("misdirected")),
+            r.choices
+                .iter()
+                .any(|c| c.fate.starts_with("duplicated") || c.fate.starts_with("misdirected")),
             "{:#?}",
             r.choices
         );
