@@ -20,11 +20,9 @@
 
 use std::rc::Rc;
 
-use anyhow::{bail, Result};
 use wal::mem::Ino;
-use wal::record::Trace;
 
-use super::model::{Fate, Frontier, Pending};
+use super::fate::{Fate, Pending};
 
 /// The write block faults may strike, as it was issued.
 #[derive(Debug, Clone)]
@@ -177,121 +175,5 @@ impl BlockTarget {
             ),
             other => other.word().into(),
         }
-    }
-}
-
-impl Frontier {
-    /// The block fault of a state, if it has one, and the write it struck.
-    pub fn block_fault(&self, fates: &[Fate]) -> Option<(&BlockTarget, Fate)> {
-        let b = self.block.as_ref()?;
-        let f = match b.slot {
-            Some(i) => fates.get(i).copied(),
-            None => fates.get(self.pending.len()).copied(),
-        }?;
-        f.is_block_fault().then_some((&*b.target, f))
-    }
-
-    /// Number of states with a block fault: the target's faults times the other pending
-    /// operations' fates (saturating).
-    pub fn fault_states(&self, trace: &Trace) -> u128 {
-        let Some(b) = &self.block else { return 0 };
-        self.pending
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != b.slot)
-            .fold(b.faults.len() as u128, |acc, (_, p)| {
-                acc.saturating_mul(p.options(trace))
-            })
-    }
-
-    /// The fates of block-fault state number `index` (< [`Frontier::fault_states`]): the fault
-    /// is the least significant digit, then the other pending operations in order. The fault
-    /// sits in the target's slot, or after the pending operations when the target was synced.
-    pub fn fault_fates(&self, trace: &Trace, mut index: u128) -> Vec<Fate> {
-        let b = self
-            .block
-            .as_ref()
-            .expect("fault_fates is only asked of a crash point with block-fault states");
-        let n = b.faults.len() as u128;
-        let fault = b.faults[(index % n) as usize];
-        index /= n;
-        let mut fates: Vec<Fate> = self
-            .pending
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                if Some(i) == b.slot {
-                    return fault;
-                }
-                let n = p.options(trace);
-                let f = p.fate(index % n);
-                index /= n;
-                f
-            })
-            .collect();
-        if b.slot.is_none() {
-            fates.push(fault);
-        }
-        fates
-    }
-
-    /// Checks that the block fault `f` (written `code`) can strike here: at pending position
-    /// `slot`, or (`None`) the synced target.
-    pub(super) fn parse_block_fault(
-        &self,
-        trace: &Trace,
-        slot: Option<usize>,
-        f: Fate,
-        code: &str,
-    ) -> Result<Fate> {
-        let Some(b) = &self.block else {
-            bail!(
-                "{code} is a block fault and crash point {} has none (block faults strike the \
-                 last write to the log, and only with block faults on)",
-                self.crash_point
-            )
-        };
-        if b.slot != slot {
-            bail!(
-                "{code} is a block fault: only operation {} ({}), the last write to the log, can \
-                 have one here",
-                b.target.op,
-                trace.ops[b.target.op].describe()
-            );
-        }
-        if !b.faults.contains(&f) {
-            let can: Vec<String> = b.faults.iter().map(|f| f.code(0)).collect();
-            bail!(
-                "operation {} ({}) cannot be {code} here; its block faults are {}",
-                b.target.op,
-                trace.ops[b.target.op].describe(),
-                can.join(", ")
-            );
-        }
-        Ok(f)
-    }
-
-    /// Each operation a state gives a fate, for a reproducer: (operation, what it is, its fate).
-    pub fn choices(&self, trace: &Trace, fates: &[Fate]) -> Vec<(usize, String, String)> {
-        let mut out: Vec<(usize, String, String)> = self
-            .pending
-            .iter()
-            .zip(fates)
-            .map(|(p, f)| {
-                let fate = match &self.block {
-                    Some(b) if f.is_block_fault() => b.target.describe(*f),
-                    _ => format!("{} ({})", f.word(), f.code(p.pieces.len())),
-                };
-                (p.op, trace.ops[p.op].describe(), fate)
-            })
-            .collect();
-        if let (Some(b), Some(f)) = (&self.block, fates.get(self.pending.len())) {
-            out.push((
-                b.target.op,
-                format!("{} (synced)", trace.ops[b.target.op].describe()),
-                b.target.describe(*f),
-            ));
-        }
-        out
     }
 }

@@ -29,141 +29,8 @@ use wal::mem::Ino;
 use wal::record::{Mark, Op, Trace};
 
 use super::block::{Block, BlockTarget};
-
-/// Torn writes are split into at most this many pieces (larger writes tear in coarser pieces).
-const MAX_PIECES: u64 = 64;
-
-/// What became of one pending operation at the crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Fate {
-    /// It reached the disk.
-    Persisted,
-    /// It did not (a write that extended the file leaves the old length).
-    Lost,
-    /// A write that extended the file: the new length reached the disk, its bytes did not (zeros).
-    Zeroed,
-    /// A write of several sector pieces: those whose bit is set reached the disk; the length is
-    /// the write's end, missing bytes past the old end read as zeros.
-    Torn(u64),
-    /// Block fault: the sectors the write covered landed this many sectors away (-1 or +1);
-    /// its own range kept what it held.
-    Misdirected(i8),
-    /// Block fault on a synced write: its first sector reverted to its content before the write.
-    Stale,
-    /// Block fault: the previous write's bytes (the frames appended just before) landed in the
-    /// write's place.
-    Duplicated,
-}
-
-impl Fate {
-    /// `P`, `L`, `Z`, or `T` and one digit per piece (`1` persisted), first piece first.
-    pub fn code(self, pieces: usize) -> String {
-        match self {
-            Fate::Persisted => "P".into(),
-            Fate::Lost => "L".into(),
-            Fate::Zeroed => "Z".into(),
-            Fate::Torn(m) => {
-                let bits: String = (0..pieces)
-                    .map(|i| if m >> i & 1 == 1 { '1' } else { '0' })
-                    .collect();
-                format!("T{bits}")
-            }
-            Fate::Misdirected(d) => format!("M{d:+}"),
-            Fate::Stale => "S".into(),
-            Fate::Duplicated => "D".into(),
-        }
-    }
-
-    /// The block fault a code names (`M-1`, `M+1`, `S`, `D`).
-    pub fn block_fault(code: &str) -> Option<Fate> {
-        match code {
-            "M-1" => Some(Fate::Misdirected(-1)),
-            "M+1" => Some(Fate::Misdirected(1)),
-            "S" => Some(Fate::Stale),
-            "D" => Some(Fate::Duplicated),
-            _ => None,
-        }
-    }
-
-    /// Whether it is a block fault (corruption) rather than a power cut's outcome.
-    pub fn is_block_fault(self) -> bool {
-        matches!(self, Fate::Misdirected(_) | Fate::Stale | Fate::Duplicated)
-    }
-
-    /// What a power cut alone did to the operation: a block fault strikes a write that landed.
-    fn as_crash(self) -> Fate {
-        if self.is_block_fault() {
-            Fate::Persisted
-        } else {
-            self
-        }
-    }
-
-    /// The word for a report.
-    pub fn word(self) -> &'static str {
-        match self {
-            Fate::Persisted => "persisted",
-            Fate::Lost => "lost",
-            Fate::Zeroed => "lost, length extended with zeros",
-            Fate::Torn(_) => "torn",
-            Fate::Misdirected(-1) => "misdirected one sector before",
-            Fate::Misdirected(_) => "misdirected one sector after",
-            Fate::Stale => "stale (its first sector reverted)",
-            Fate::Duplicated => "replaced by a duplicate of the previous write",
-        }
-    }
-}
-
-/// An operation that had not been made durable at the crash point.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    /// Its index in the trace.
-    pub op: usize,
-    /// For a write: whether it extended the file when it was issued.
-    pub extends: bool,
-    /// For a write: its sector pieces (file offsets, end exclusive).
-    pub pieces: Vec<(u64, u64)>,
-}
-
-impl Pending {
-    /// How many fates it can have.
-    pub fn options(&self, trace: &Trace) -> u128 {
-        match &trace.ops[self.op] {
-            Op::Write { .. } => {
-                let torn = if self.pieces.len() >= 2 {
-                    (1u128 << self.pieces.len()) - 2
-                } else {
-                    0
-                };
-                2 + u128::from(self.extends) + torn
-            }
-            _ => 2,
-        }
-    }
-
-    /// The fate with this option index (< [`Pending::options`]).
-    pub fn fate(&self, i: u128) -> Fate {
-        match i {
-            0 => Fate::Persisted,
-            1 => Fate::Lost,
-            2 if self.extends => Fate::Zeroed,
-            _ => Fate::Torn((i - 1 - u128::from(self.extends)) as u64),
-        }
-    }
-
-    /// The option index of a fate, if it is one this operation can have.
-    fn index_of(&self, f: Fate, trace: &Trace) -> Option<u128> {
-        let i = match f {
-            Fate::Persisted => 0,
-            Fate::Lost => 1,
-            Fate::Zeroed if self.extends => 2,
-            Fate::Zeroed => return None,
-            Fate::Torn(m) => u128::from(m) + 1 + u128::from(self.extends),
-            _ => return None,
-        };
-        (i < self.options(trace) && self.fate(i) == f).then_some(i)
-    }
-}
+use super::fate::{apply, pieces};
+pub use super::fate::{Fate, Pending};
 
 /// Everything durable at one crash point, and what is still pending.
 #[derive(Debug, Clone)]
@@ -351,74 +218,124 @@ impl Frontier {
     }
 }
 
-fn apply(bytes: &mut Vec<u8>, ino: Ino, op: &Op, p: &Pending, f: Fate) {
-    match op {
-        Op::Write {
-            ino: i,
-            offset,
-            bytes: w,
-            ..
-        } if *i == ino => {
-            let end = (*offset as usize) + w.len();
-            let put = |bytes: &mut Vec<u8>, from: u64, to: u64| {
-                let (a, b) = (from as usize, to as usize);
-                if bytes.len() < b {
-                    bytes.resize(b, 0);
-                }
-                let src = (from - offset) as usize;
-                bytes[a..b].copy_from_slice(&w[src..src + (b - a)]);
-            };
-            // Callers pass a block fault as the write landing (`as_crash`); it strikes after.
-            match f.as_crash() {
-                Fate::Persisted => put(bytes, *offset, end as u64),
-                Fate::Lost => {}
-                Fate::Zeroed => {
-                    if bytes.len() < end {
-                        bytes.resize(end, 0);
-                    }
-                }
-                Fate::Torn(m) => {
-                    for (k, &(a, b)) in p.pieces.iter().enumerate() {
-                        if m >> k & 1 == 1 {
-                            put(bytes, a, b);
-                        }
-                    }
-                    if bytes.len() < end {
-                        bytes.resize(end, 0);
-                    }
-                }
-                Fate::Misdirected(_) | Fate::Stale | Fate::Duplicated => {}
-            }
-        }
-        Op::SetLen { ino: i, len, .. } if *i == ino && f == Fate::Persisted => {
-            bytes.resize(*len as usize, 0);
-        }
-        _ => {}
-    }
-}
-
-/// Sector pieces of a write: split at multiples of `sector`, merged into at most 64 pieces.
-fn pieces(offset: u64, len: u64, sector: u64) -> Vec<(u64, u64)> {
-    if len == 0 {
-        return Vec::new();
-    }
-    let end = offset + len;
-    let first = offset / sector;
-    let last = (end - 1) / sector;
-    let count = last - first + 1;
-    let per = count.div_ceil(MAX_PIECES) * sector;
-    let mut out = Vec::new();
-    let mut a = offset;
-    while a < end {
-        let b = ((a / per) + 1) * per;
-        out.push((a, b.min(end)));
-        a = b.min(end);
-    }
-    out
-}
-
 fn parent(p: &Path) -> PathBuf {
     p.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+impl Frontier {
+    /// The block fault of a state, if it has one, and the write it struck.
+    pub fn block_fault(&self, fates: &[Fate]) -> Option<(&BlockTarget, Fate)> {
+        let b = self.block.as_ref()?;
+        let f = match b.slot {
+            Some(i) => fates.get(i).copied(),
+            None => fates.get(self.pending.len()).copied(),
+        }?;
+        f.is_block_fault().then_some((&*b.target, f))
+    }
+
+    /// Number of states with a block fault: the target's faults times the other pending
+    /// operations' fates (saturating).
+    pub fn fault_states(&self, trace: &Trace) -> u128 {
+        let Some(b) = &self.block else { return 0 };
+        self.pending
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != b.slot)
+            .fold(b.faults.len() as u128, |acc, (_, p)| {
+                acc.saturating_mul(p.options(trace))
+            })
+    }
+
+    /// The fates of block-fault state number `index` (< [`Frontier::fault_states`]): the fault
+    /// is the least significant digit, then the other pending operations in order. The fault
+    /// sits in the target's slot, or after the pending operations when the target was synced.
+    pub fn fault_fates(&self, trace: &Trace, mut index: u128) -> Vec<Fate> {
+        let b = self
+            .block
+            .as_ref()
+            .expect("fault_fates is only asked of a crash point with block-fault states");
+        let n = b.faults.len() as u128;
+        let fault = b.faults[(index % n) as usize];
+        index /= n;
+        let mut fates: Vec<Fate> = self
+            .pending
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                if Some(i) == b.slot {
+                    return fault;
+                }
+                let n = p.options(trace);
+                let f = p.fate(index % n);
+                index /= n;
+                f
+            })
+            .collect();
+        if b.slot.is_none() {
+            fates.push(fault);
+        }
+        fates
+    }
+
+    /// Checks that the block fault `f` (written `code`) can strike here: at pending position
+    /// `slot`, or (`None`) the synced target.
+    pub(super) fn parse_block_fault(
+        &self,
+        trace: &Trace,
+        slot: Option<usize>,
+        f: Fate,
+        code: &str,
+    ) -> Result<Fate> {
+        let Some(b) = &self.block else {
+            bail!(
+                "{code} is a block fault and crash point {} has none (block faults strike the \
+                 last write to the log, and only with block faults on)",
+                self.crash_point
+            )
+        };
+        if b.slot != slot {
+            bail!(
+                "{code} is a block fault: only operation {} ({}), the last write to the log, can \
+                 have one here",
+                b.target.op,
+                trace.ops[b.target.op].describe()
+            );
+        }
+        if !b.faults.contains(&f) {
+            let can: Vec<String> = b.faults.iter().map(|f| f.code(0)).collect();
+            bail!(
+                "operation {} ({}) cannot be {code} here; its block faults are {}",
+                b.target.op,
+                trace.ops[b.target.op].describe(),
+                can.join(", ")
+            );
+        }
+        Ok(f)
+    }
+
+    /// Each operation a state gives a fate, for a reproducer: (operation, what it is, its fate).
+    pub fn choices(&self, trace: &Trace, fates: &[Fate]) -> Vec<(usize, String, String)> {
+        let mut out: Vec<(usize, String, String)> = self
+            .pending
+            .iter()
+            .zip(fates)
+            .map(|(p, f)| {
+                let fate = match &self.block {
+                    Some(b) if f.is_block_fault() => b.target.describe(*f),
+                    _ => format!("{} ({})", f.word(), f.code(p.pieces.len())),
+                };
+                (p.op, trace.ops[p.op].describe(), fate)
+            })
+            .collect();
+        if let (Some(b), Some(f)) = (&self.block, fates.get(self.pending.len())) {
+            out.push((
+                b.target.op,
+                format!("{} (synced)", trace.ops[b.target.op].describe()),
+                b.target.describe(*f),
+            ));
+        }
+        out
+    }
 }
 
 /// The frontier at every crash point 0..=ops.len() of a trace. `initial` is what was durable

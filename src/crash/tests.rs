@@ -9,8 +9,9 @@ use wal::mem::MemStorage;
 use wal::Wal;
 
 use super::check::{check_state, Expect};
-use super::explore::{explore, replay, Options, PowerLoss};
+use super::explore::{explore, Options, PowerLoss};
 use super::model::{frontiers, Fate};
+use super::replay::replay;
 use super::workload::{record, Protocol, Workload};
 
 fn opts(workload: Workload, protocol: Protocol, sector: u64) -> Options {
