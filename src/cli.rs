@@ -113,6 +113,10 @@ pub struct CellArgs {
     /// power-loss exploration. Below the minimums of crash testing: it does not certify.
     #[arg(long)]
     pub seed_steps_only: bool,
+    /// Explore power loss without block faults (misdirected, stale and duplicated writes to
+    /// the log); the evidence records that they were off.
+    #[arg(long)]
+    pub no_block_faults: bool,
     /// Skip the fault step (a full disk, short writes, failed syncs); the evidence says it was
     /// turned off.
     #[arg(long)]
@@ -226,6 +230,9 @@ pub struct CrashHarnessArgs {
     /// Power-loss states also checked on the filesystem holding --dir (a cell's default).
     #[arg(long, default_value_t = 100)]
     pub on_disk: u64,
+    /// Explore power loss without block faults (misdirected, stale and duplicated writes).
+    #[arg(long)]
+    pub no_block_faults: bool,
     /// Print every kill and iteration, not one updating progress line.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -265,6 +272,12 @@ pub struct CrashExploreArgs {
     /// builds with `--features defects`).
     #[arg(long, value_enum, default_value_t = Protocol::Real)]
     pub protocol: Protocol,
+    /// Leave out block faults: the states where the last write to the log was misdirected
+    /// (landed a sector before or after), stale (a synced sector reverted) or duplicated (the
+    /// previous frames written again in its place). On by default; a reproducer of a state
+    /// without them carries this flag.
+    #[arg(long)]
+    pub no_block_faults: bool,
     /// Also check this many states on the filesystem holding --dir.
     #[arg(long, default_value_t = 0)]
     pub on_disk: u64,
@@ -622,6 +635,7 @@ impl CellArgs {
             explore_bound: self.explore_bound,
             seed_steps_only: self.seed_steps_only,
             faults: !self.no_faults,
+            block_faults: !self.no_block_faults,
             verbose: self.verbose,
         }
     }
@@ -641,6 +655,7 @@ impl CrashHarnessArgs {
             explore_bound: (all || self.fault == HarnessFault::PowerLoss)
                 .then_some(self.explore_bound),
             on_disk_states: self.on_disk,
+            block_faults: !self.no_block_faults,
         };
         HarnessOptions {
             seed: self.seed.unwrap_or_else(clock_seed),
@@ -668,6 +683,7 @@ impl CrashExploreArgs {
                 bound: self.bound,
                 protocol: self.protocol,
                 on_disk: None,
+                block_faults: !self.no_block_faults,
             },
             on_disk: self.on_disk,
             dir: self.dir.clone(),

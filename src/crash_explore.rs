@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::crash::explore::{self, Options, Reproducer};
+use crate::crash::replay;
 use crate::evidence::log::{say, Screen};
 
 /// What `crash-explore` runs, resolved from the command line.
@@ -77,7 +78,7 @@ pub fn run(args: &ExploreRequest) -> Result<ExitCode> {
             workload.name()
         ));
         return Ok(
-            match explore::replay(&opts, state, args.keep.as_deref(), &mut log)? {
+            match replay::replay(&opts, state, args.keep.as_deref(), &mut log)? {
                 Some(r) => {
                     print_reproducer(&r);
                     ExitCode::from(1)

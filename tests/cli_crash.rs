@@ -119,6 +119,8 @@ fn crash_explore_checks_every_state_and_replays_one() {
     assert_eq!(s["exhaustive"], true);
     assert_eq!(s["on_disk_states"], 20);
     assert!(s["states_checked"].as_u64().unwrap() > 50, "{s}");
+    assert_eq!(s["block_faults"], true, "block faults are on by default");
+    assert!(s["corruption_states_checked"].as_u64().unwrap() > 50, "{s}");
     // Replay a state in the middle of the trace: a crash right after a frame was written.
     let keep = tempfile::tempdir().unwrap();
     let k = keep.path().join("state");
@@ -233,6 +235,13 @@ fn a_cell_records_kills_and_power_loss_states_and_seed_steps_only_leaves_them_ou
     assert!(full["power_loss"]["states_checked"].as_u64().unwrap() > 50);
     assert!(full["power_loss"]["on_disk_states"].as_u64().unwrap() > 0);
     assert_eq!(full["power_loss"]["violating_states"], 0);
+    assert_eq!(full["power_loss"]["block_faults"], true);
+    assert!(
+        full["power_loss"]["corruption_states_checked"]
+            .as_u64()
+            .unwrap()
+            > 50
+    );
     assert!(full["steps"]["crash_harness"]["msg"]
         .as_str()
         .unwrap()

@@ -84,6 +84,8 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("cat /tmp/big/wal.log > /dev/null", Skip(BENCHMARK)),
     ("/usr/bin/time -v target/release/portability-matrix verify --dir /tmp/big --out /tmp/v.json", Skip(BENCHMARK)),
     ("/usr/bin/time -v target/release/portability-matrix crash-explore --workload appends --appends 10 --seed 1 --repeat 200", Skip(BENCHMARK)),
+    ("/usr/bin/time target/release/portability-matrix crash-explore --workload appends --appends 10 --seed 1 --repeat 200", Skip(BENCHMARK)),
+    ("/usr/bin/time target/release/portability-matrix crash-explore --workload appends --appends 10 --seed 1 --repeat 200 --no-block-faults", Skip(BENCHMARK)),
     ("target/release/portability-matrix crash-harness --fault kill --kills 100 --seed 1", Run(0)),
     ("/usr/bin/time -v target/release/portability-matrix cell --evidence /tmp/ev --seed 5", Skip(BENCHMARK)),
     ("/usr/bin/time -v target/release/portability-matrix cell --evidence /tmp/ev --seed 5 --no-faults", Skip(BENCHMARK)),

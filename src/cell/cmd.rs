@@ -27,8 +27,10 @@ pub fn write_cmd(
         " --seed-steps-only".to_string()
     } else {
         format!(
-            " --kills {} --explore-bound {}",
-            args.kills, args.explore_bound
+            " --kills {} --explore-bound {}{}",
+            args.kills,
+            args.explore_bound,
+            no_block_faults(args)
         )
     };
     let harness = if args.seed_steps_only {
@@ -55,7 +57,7 @@ pub fn write_cmd(
          {harness}\n\
          # step 2's kill -9 runs and power-loss exploration alone, same seed:\n\
          portability-matrix crash-harness --fault kill --kills {} --seed {seed}\n\
-         portability-matrix crash-explore --workload standard --seed {seed} --bound {}\n\
+         portability-matrix crash-explore --workload standard --seed {seed} --bound {}{}\n\
          # verify this run's known-good fixture again:\n\
          portability-matrix verify --dir {}\n",
         crate::build_info::VERSION_LINE,
@@ -73,6 +75,7 @@ pub fn write_cmd(
         args.iterations,
         args.kills,
         args.explore_bound,
+        no_block_faults(args),
         shell_quote(&run.join(FIXTURE_DIR).display().to_string()),
     );
     std::fs::write(run.join(CMD_TXT), text)
@@ -82,9 +85,23 @@ pub fn write_cmd(
 /// The `crash-harness` command that runs step 2 exactly as the cell ran it.
 pub fn crash_harness_line(args: &CellOptions) -> String {
     format!(
-        "portability-matrix crash-harness --seed {} --iterations {} --kills {} --explore-bound {} --on-disk {}",
-        args.seed, args.iterations, args.kills, args.explore_bound, CELL_ON_DISK_STATES
+        "portability-matrix crash-harness --seed {} --iterations {} --kills {} --explore-bound {} --on-disk {}{}",
+        args.seed,
+        args.iterations,
+        args.kills,
+        args.explore_bound,
+        CELL_ON_DISK_STATES,
+        no_block_faults(args)
     )
+}
+
+/// The flag that turned block faults off, when it was given.
+fn no_block_faults(args: &CellOptions) -> &'static str {
+    if args.block_faults {
+        ""
+    } else {
+        " --no-block-faults"
+    }
 }
 
 /// Power-loss states a cell also checks on its real filesystem.

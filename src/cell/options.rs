@@ -23,6 +23,8 @@ pub struct CellOptions {
     pub seed_steps_only: bool,
     /// Run the fault step (off with `--no-faults`).
     pub faults: bool,
+    /// Explore block faults in step 2's power loss (off with `--no-block-faults`).
+    pub block_faults: bool,
     /// Every kill and iteration on the terminal too, not only in `autonomy.log`.
     pub verbose: bool,
 }

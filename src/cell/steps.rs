@@ -202,6 +202,7 @@ fn crash_step(args: &CellOptions, root: &Path, log: &mut Log) -> Result<CrashRes
         kill_max_delay_ms: 20,
         explore_bound: (!args.seed_steps_only).then_some(args.explore_bound),
         on_disk_states: CELL_ON_DISK_STATES,
+        block_faults: args.block_faults,
     };
     run_crash_tests(
         args.seed,

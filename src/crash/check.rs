@@ -7,6 +7,11 @@
 //! committed frame instead of accepting it (S6: one byte of one committed frame is flipped and
 //! recovery must refuse it, leaving the log as it was). The checks go through the [`Storage`]
 //! seam only, so the same code runs on a state materialized in memory or on the real disk.
+//!
+//! A state with a block fault (a misdirected, stale or duplicated write, [`super::block`]) is
+//! corruption, not a crash outcome, and is held to [`check_damaged_state`] instead: recovery may
+//! also refuse it, as damage (`Corrupt`, or `NotAWal` when the fault hit the file header),
+//! provided it changed nothing in `wal.log`; if it opens the log, every check above applies.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -41,6 +46,8 @@ pub struct Checked {
     pub finding: Option<Finding>,
     /// How many entries recovery kept.
     pub recovered: u64,
+    /// Recovery refused a damaged state (only [`check_damaged_state`] allows that).
+    pub refused: bool,
 }
 
 fn found(check: &'static str, msg: String) -> Checked {
@@ -48,6 +55,54 @@ fn found(check: &'static str, msg: String) -> Checked {
         report: None,
         finding: Some(Finding { check, msg }),
         recovered: 0,
+        refused: false,
+    }
+}
+
+/// The checks for a state a block fault damaged: recovery may refuse it as damage, leaving
+/// `wal.log` byte for byte as it was; if it opens the WAL, everything [`check_state`] checks
+/// must hold (every acknowledged entry with its bytes, R1-R5, S1, the S6 probe).
+pub fn check_damaged_state<S: Storage + Clone>(
+    storage: &S,
+    dir: &Path,
+    exp: &Expect,
+    probe: Option<u64>,
+) -> Checked {
+    let paths = Paths::new(dir);
+    let log = |s: &S| {
+        s.open(&paths.log, OpenMode::Read)
+            .and_then(|f| read_all(&f))
+            .ok()
+    };
+    let before = log(storage);
+    let refusal = match Wal::open_with(storage.clone(), dir) {
+        Ok(w) => {
+            drop(w);
+            None
+        }
+        Err(e @ (wal::Error::Corrupt { .. } | wal::Error::NotAWal { .. })) => Some(e),
+        Err(e) => {
+            return found(
+                "recovery",
+                format!("recovery of a damaged log failed without reporting the damage: {e}"),
+            )
+        }
+    };
+    let Some(e) = refusal else {
+        // Recovery ran once already; running it again inside the checks finds nothing to do.
+        return check_state(storage, dir, exp, probe);
+    };
+    if log(storage) != before {
+        return found(
+            "recovery",
+            format!("recovery refused the damaged log ({e}) but changed wal.log"),
+        );
+    }
+    Checked {
+        report: None,
+        finding: None,
+        recovered: 0,
+        refused: true,
     }
 }
 
@@ -141,6 +196,7 @@ pub fn check_state<S: Storage + Clone>(
                 msg,
             }),
             recovered: m,
+            refused: false,
         };
     }
     let finding = match probe {
@@ -151,6 +207,7 @@ pub fn check_state<S: Storage + Clone>(
         report: Some(report),
         finding,
         recovered: m,
+        refused: false,
     }
 }
 

@@ -3,7 +3,10 @@
 //! For each crash point of the trace it enumerates the states the persistence model permits,
 //! exhaustively while a crash point has at most `bound` of them and by seeded sampling beyond,
 //! materializes each distinct one in memory (and, optionally, a sample on the filesystem under
-//! test), and runs the checks of [`super::check`]. A violation is shrunk before it is reported:
+//! test), and runs the checks of [`super::check`]. With block faults on it then does the same
+//! for the states a lying disk adds ([`super::block`]: one misdirected, stale or duplicated
+//! write to the log per state), counted apart and held to the checks for damage, which let
+//! recovery refuse the log. A violation is shrunk before it is reported:
 //! the earliest crash point that shows it, then as few lost or torn operations as still show
 //! it. Its reproducer names the seed, the crash point and each pending operation's fate, and
 //! carries the command that replays exactly that state.
@@ -21,7 +24,7 @@ use wal::mem::MemStorage;
 use wal::record::Trace;
 use wal::StdStorage;
 
-use super::check::{check_state, from_map, Checked, Expect, Finding};
+use super::check::{check_damaged_state, check_state, from_map, Checked, Expect, Finding};
 use super::model::{frontiers, Fate, Frontier};
 use super::narrate::{rate, Narrator};
 use super::seeded::iteration_rng;
@@ -42,6 +45,8 @@ pub struct Options {
     pub protocol: Protocol,
     /// Also check this many of the states on the real filesystem, under this directory.
     pub on_disk: Option<(PathBuf, u64)>,
+    /// Also explore the states block faults add (misdirected, stale, duplicated writes).
+    pub block_faults: bool,
 }
 
 /// One pending operation's fate in a reproducer.
@@ -82,13 +87,23 @@ pub struct PowerLoss {
     pub states_explored: u64,
     /// Distinct directory contents among them, each recovered and checked.
     pub states_checked: u64,
+    /// Whether block faults were explored too (on unless turned off).
+    pub block_faults: bool,
+    /// States with a block fault generated, and the distinct ones among them not already
+    /// checked as a power cut's state, each checked as damage (they count toward pass).
+    pub corruption_states_explored: u64,
+    pub corruption_states_checked: u64,
+    /// Of those, the states recovery refused as damage (the rest it recovered, keeping every
+    /// acknowledged entry).
+    pub corruption_states_refused: u64,
     /// Whether every permitted state of every crash point was generated (no sampling).
     pub exhaustive: bool,
     pub on_disk_states: u64,
     /// Wall time of the whole exploration, and the part spent on the on-disk states.
     pub millis: u64,
     pub on_disk_millis: u64,
-    /// States checked in memory per second of in-memory work (recording included).
+    /// States checked in memory (block-fault states included) per second of in-memory work
+    /// (recording included).
     pub states_per_s: f64,
     pub violating_states: u64,
     pub violations: Vec<Reproducer>,
@@ -100,24 +115,37 @@ pub struct Exploration {
     pub reports: Vec<(String, wal::verify::Report)>,
 }
 
-struct StateChecker<'a> {
-    opts: &'a Options,
-    trace: &'a Trace,
-    dir: &'a Path,
+/// Checks states of one recorded workload, and shrinks and reports the failing ones.
+pub(super) struct StateChecker<'a> {
+    pub(super) opts: &'a Options,
+    pub(super) trace: &'a Trace,
+    pub(super) dir: &'a Path,
 }
 
 impl StateChecker<'_> {
-    fn check_mem(&self, fr: &Frontier, image: &BTreeMap<PathBuf, Vec<u8>>) -> Checked {
+    /// `damaged`: the state has a block fault, so recovery may refuse it.
+    pub(super) fn check_mem(
+        &self,
+        fr: &Frontier,
+        image: &BTreeMap<PathBuf, Vec<u8>>,
+        damaged: bool,
+    ) -> Checked {
         let mem = MemStorage::new();
         mem.create_dir_all(self.dir);
         for (p, b) in image {
             // The image holds only paths the workload created inside its directory.
             let _ = mem.write_file(p, b);
         }
-        self.check(fr, &mem, self.dir)
+        self.check(fr, &mem, self.dir, damaged)
     }
 
-    fn check<S: wal::Storage + Clone>(&self, fr: &Frontier, s: &S, dir: &Path) -> Checked {
+    fn check<S: wal::Storage + Clone>(
+        &self,
+        fr: &Frontier,
+        s: &S,
+        dir: &Path,
+        damaged: bool,
+    ) -> Checked {
         let issued = fr.issued_payloads(self.trace);
         let appended = from_map(&issued);
         let exp = Expect {
@@ -125,7 +153,12 @@ impl StateChecker<'_> {
             issued: fr.issued,
             appended: &appended,
         };
-        check_state(s, dir, &exp, Some(fr.crash_point as u64))
+        let probe = Some(fr.crash_point as u64);
+        if damaged {
+            check_damaged_state(s, dir, &exp, probe)
+        } else {
+            check_state(s, dir, &exp, probe)
+        }
     }
 
     fn check_on_disk(
@@ -135,7 +168,7 @@ impl StateChecker<'_> {
         at: &Path,
     ) -> Result<Checked> {
         materialize(image, at)?;
-        let mut c = self.check(fr, &StdStorage, at);
+        let mut c = self.check(fr, &StdStorage, at, false);
         match &mut c.finding {
             None => std::fs::remove_dir_all(at)
                 .with_context(|| format!("cannot remove {}", at.display()))?,
@@ -148,10 +181,13 @@ impl StateChecker<'_> {
     }
 
     fn fails(&self, fr: &Frontier, fates: &[Fate]) -> Option<Finding> {
-        self.check_mem(fr, &fr.image(self.trace, fates)).finding
+        let damaged = fr.block_fault(fates).is_some();
+        self.check_mem(fr, &fr.image(self.trace, fates), damaged)
+            .finding
     }
 
-    /// Fewer lost or torn operations, while the state still fails.
+    /// Fewer lost or torn operations, while the state still fails (a block fault stays: it is
+    /// what makes the state what it is).
     /// (A state that failed only on disk is reported as found.)
     fn shrink(
         &self,
@@ -163,6 +199,9 @@ impl StateChecker<'_> {
             return (fates, finding);
         }
         for i in 0..fates.len() {
+            if fates[i].is_block_fault() {
+                continue;
+            }
             for simpler in [Fate::Persisted, Fate::Lost] {
                 if fates[i] == simpler || (simpler == Fate::Lost && fates[i] == Fate::Persisted) {
                     continue;
@@ -181,7 +220,7 @@ impl StateChecker<'_> {
         (fates, finding)
     }
 
-    fn reproducer(&self, fr: &Frontier, fates: &[Fate], f: Finding) -> Reproducer {
+    pub(super) fn reproducer(&self, fr: &Frontier, fates: &[Fate], f: Finding) -> Reproducer {
         let state = fr.state_string(fates);
         let o = self.opts;
         Reproducer {
@@ -194,22 +233,22 @@ impl StateChecker<'_> {
                 k => format!("#{} {}", k - 1, self.trace.ops[k - 1].describe()),
             },
             choices: fr
-                .pending
-                .iter()
-                .zip(fates)
-                .map(|(p, f)| Choice {
-                    op: p.op,
-                    what: self.trace.ops[p.op].describe(),
-                    fate: format!("{} ({})", f.word(), f.code(p.pieces.len())),
-                })
+                .choices(self.trace, fates)
+                .into_iter()
+                .map(|(op, what, fate)| Choice { op, what, fate })
                 .collect(),
             replay: format!(
-                "{} crash-explore {} --seed {} --sector {} --protocol {} --replay {state}",
+                "{} crash-explore {} --seed {} --sector {} --protocol {}{} --replay {state}",
                 o.protocol.invocation(),
                 o.workload.args(),
                 o.seed,
                 o.sector,
-                o.protocol.name()
+                o.protocol.name(),
+                if o.block_faults {
+                    ""
+                } else {
+                    " --no-block-faults"
+                }
             ),
             state,
         }
@@ -232,62 +271,23 @@ pub fn materialize(image: &BTreeMap<PathBuf, Vec<u8>>, at: &Path) -> Result<()> 
     Ok(())
 }
 
-/// Writes a replayed state twice under `dir`, which must be new or empty: `crashed/` as the
-/// power cut left it (what recovery starts from; `verify` reads it as it is, so leftovers past
-/// safe_seq show there as violations), and `recovered/`, the same after the WAL's recovery ran
-/// on it on this machine's filesystem (what `verify` must pass).
-fn keep_state(
-    image: &BTreeMap<PathBuf, Vec<u8>>,
-    dir: &Path,
-    log: &mut dyn Narrator,
-) -> Result<()> {
-    if let Ok(mut entries) = std::fs::read_dir(dir) {
-        anyhow::ensure!(
-            entries.next().is_none(),
-            "--keep {} exists and is not empty; name a new or empty directory (nothing in it was changed)",
-            dir.display()
-        );
-    } else if dir.exists() || dir.is_symlink() {
-        anyhow::bail!("--keep {} exists and is not a directory", dir.display());
-    }
-    let crashed = dir.join("crashed");
-    let recovered = dir.join("recovered");
-    materialize(image, &crashed)?;
-    materialize(image, &recovered)?;
-    log.line(&format!(
-        "the state as the power cut left it: {} (verify reads it without recovery, so leftovers past safe_seq are reported there)",
-        crashed.display()
-    ));
-    match wal::Wal::open(&recovered) {
-        Ok(w) => {
-            drop(w);
-            log.line(&format!(
-                "the state after the WAL's recovery: {} (check it: portability-matrix verify --dir {})",
-                recovered.display(),
-                crate::shell::shell_quote(&recovered.display().to_string())
-            ));
-        }
-        Err(e) => log.line(&format!(
-            "recovery of {} failed: {e}; the directory holds what it left",
-            recovered.display()
-        )),
-    }
-    Ok(())
-}
-
 /// Explores every crash state of the workload (sampling beyond the bound) and checks each.
 pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
     let started = Instant::now();
     let _protocol = opts.protocol.enable()?;
     let rec = record(opts.workload, opts.seed)?;
     let trace = &rec.trace;
-    let frs = frontiers(trace, &rec.initial, opts.sector);
+    let frs = model(opts, &rec);
     let ctx = StateChecker {
         opts,
         trace,
         dir: &rec.dir,
     };
     let mut seen: HashSet<u64> = HashSet::new();
+    // Block-fault states already checked; a state a power cut alone can leave is checked (by
+    // the stricter rules) as one, never skipped because a block fault left it too.
+    let mut seen_damaged: HashSet<u64> = HashSet::new();
+    let (mut c_explored, mut c_checked, mut c_refused) = (0u64, 0u64, 0u64);
     let (mut explored, mut checked, mut on_disk, mut violating) = (0u64, 0u64, 0u64, 0u64);
     let mut exhaustive = true;
     let mut disk_time = std::time::Duration::ZERO;
@@ -335,16 +335,40 @@ pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
             let fates = fr.fates(trace, index);
             let image = fr.image(trace, &fates);
             explored += 1;
-            let mut h = DefaultHasher::new();
-            (&image, fr.acked, fr.issued).hash(&mut h);
-            if !seen.insert(h.finish()) {
+            if !seen.insert(state_hash(&image, fr)) {
                 continue;
             }
             checked += 1;
-            let c = ctx.check_mem(fr, &image);
+            let c = ctx.check_mem(fr, &image, false);
             if outcome(fr, fates, c, log) {
                 passed.push((k, index));
             }
+        }
+        let total = fr.fault_states(trace);
+        let sampled = total > u128::from(opts.bound);
+        exhaustive &= !sampled;
+        let count = if sampled {
+            u128::from(opts.bound)
+        } else {
+            total
+        };
+        for i in 0..count {
+            let index = if sampled {
+                rng.random_range(0..total)
+            } else {
+                i
+            };
+            let fates = fr.fault_fates(trace, index);
+            let image = fr.image(trace, &fates);
+            c_explored += 1;
+            let h = state_hash(&image, fr);
+            if seen.contains(&h) || !seen_damaged.insert(h) {
+                continue;
+            }
+            c_checked += 1;
+            let c = ctx.check_mem(fr, &image, true);
+            c_refused += u64::from(c.refused);
+            outcome(fr, fates, c, log);
         }
         log.progress(
             &format!(
@@ -355,7 +379,10 @@ pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
                     started.elapsed().as_secs_f64()
                 )
             ),
-            &format!("  crash point {k}: {explored} states explored, {checked} checked so far"),
+            &format!(
+                "  crash point {k}: {explored} states explored, {checked} checked so far \
+                 ({c_checked} with a block fault)"
+            ),
         );
     }
     if let Some((base, n)) = &opts.on_disk {
@@ -390,13 +417,17 @@ pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
         on_disk_states: on_disk,
         millis,
         on_disk_millis: disk_time.as_millis() as u64,
-        states_per_s: (checked as f64 / secs * 10.0).round() / 10.0,
+        block_faults: opts.block_faults,
+        corruption_states_explored: c_explored,
+        corruption_states_checked: c_checked,
+        corruption_states_refused: c_refused,
+        states_per_s: ((checked + c_checked) as f64 / secs * 10.0).round() / 10.0,
         violating_states: violating,
         violations: found,
     };
     log.line(&format!(
         "power loss: {} workload, {} protocol: {} operations, {} crash points, {} states explored \
-         ({}), {} distinct checked ({} also on disk), {} violating; {:.0} states/s in memory",
+         ({}), {} distinct checked ({} also on disk), {}; {} violating; {:.0} states/s in memory",
         summary.workload,
         summary.protocol,
         summary.operations,
@@ -409,71 +440,30 @@ pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
         },
         checked,
         on_disk,
+        if opts.block_faults {
+            format!(
+                "{c_checked} with a block fault checked as damage ({c_explored} generated, \
+                 {c_refused} refused by recovery)"
+            )
+        } else {
+            "block faults off".into()
+        },
         violating,
         summary.states_per_s
     ));
     Ok(Exploration { summary, reports })
 }
 
-/// Rebuilds exactly one crash state, describes it, and checks it.
-pub fn replay(
-    opts: &Options,
-    state: &str,
-    keep: Option<&Path>,
-    log: &mut dyn Narrator,
-) -> Result<Option<Reproducer>> {
-    let _protocol = opts.protocol.enable()?;
-    let rec = record(opts.workload, opts.seed)?;
-    let trace = &rec.trace;
-    let (k, codes) = state
-        .split_once(':')
-        .with_context(|| format!("{state:?} is not a state (<crash point>:<fate>,…)"))?;
-    let k: usize = k
-        .parse()
-        .with_context(|| format!("{k:?} is not a crash point number"))?;
-    anyhow::ensure!(
-        k <= trace.ops.len(),
-        "crash point {k} is past the end of the trace ({} operations)",
-        trace.ops.len()
-    );
-    let frs = frontiers(trace, &rec.initial, opts.sector);
-    let fr = &frs[k];
-    let fates = fr.parse_fates(trace, codes)?;
-    let ctx = StateChecker {
-        opts,
-        trace,
-        dir: &rec.dir,
-    };
-    log.line(&format!(
-        "crash point {k} of {} operations; acknowledged up to seq {}, appended up to {}",
-        trace.ops.len(),
-        fr.acked,
-        fr.issued
-    ));
-    for (i, op) in trace
-        .ops
-        .iter()
-        .enumerate()
-        .take(k)
-        .skip(k.saturating_sub(8))
-    {
-        log.line(&format!("  done     #{i} {}", op.describe()));
-    }
-    for (p, f) in fr.pending.iter().zip(&fates) {
-        log.line(&format!(
-            "  pending  #{} {}: {}",
-            p.op,
-            trace.ops[p.op].describe(),
-            f.word()
-        ));
-    }
-    let image = fr.image(trace, &fates);
-    for (p, b) in &image {
-        log.line(&format!("  file {} ({} bytes)", p.display(), b.len()));
-    }
-    if let Some(dir) = keep {
-        keep_state(&image, dir, log)?;
-    }
-    let c = ctx.check_mem(fr, &image);
-    Ok(c.finding.map(|f| ctx.reproducer(fr, &fates, f)))
+/// The persistence model of the recorded workload: block faults strike its log when asked for.
+pub(super) fn model(opts: &Options, rec: &super::workload::Recorded) -> Vec<Frontier> {
+    let log = wal::Paths::new(&rec.dir).log;
+    let faulty = opts.block_faults.then_some(log.as_path());
+    frontiers(&rec.trace, &rec.initial, opts.sector, faulty)
+}
+
+/// What identifies a distinct state: the directory's contents and what the oracle expects.
+fn state_hash(image: &BTreeMap<PathBuf, Vec<u8>>, fr: &Frontier) -> u64 {
+    let mut h = DefaultHasher::new();
+    (image, fr.acked, fr.issued).hash(&mut h);
+    h.finish()
 }

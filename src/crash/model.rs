@@ -14,6 +14,10 @@
 //! A crash state is a crash point plus one [`Fate`] per pending operation. The fates form a
 //! mixed-radix number, so every state of a crash point has an index: exhaustive exploration
 //! counts through them, sampling draws them, and a reproducer names one by its fates.
+//!
+//! Beyond what a power cut may do, a disk may lie: [`super::block`] adds misdirected, stale and
+//! duplicated writes to the log as a second, separately counted family of states (corruption,
+//! which recovery may refuse), at most one such fate per state.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -24,99 +28,9 @@ use anyhow::{bail, Context, Result};
 use wal::mem::Ino;
 use wal::record::{Mark, Op, Trace};
 
-/// Torn writes are split into at most this many pieces (larger writes tear in coarser pieces).
-const MAX_PIECES: u64 = 64;
-
-/// What became of one pending operation at the crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Fate {
-    /// It reached the disk.
-    Persisted,
-    /// It did not (a write that extended the file leaves the old length).
-    Lost,
-    /// A write that extended the file: the new length reached the disk, its bytes did not (zeros).
-    Zeroed,
-    /// A write of several sector pieces: those whose bit is set reached the disk; the length is
-    /// the write's end, missing bytes past the old end read as zeros.
-    Torn(u64),
-}
-
-impl Fate {
-    /// `P`, `L`, `Z`, or `T` and one digit per piece (`1` persisted), first piece first.
-    pub fn code(self, pieces: usize) -> String {
-        match self {
-            Fate::Persisted => "P".into(),
-            Fate::Lost => "L".into(),
-            Fate::Zeroed => "Z".into(),
-            Fate::Torn(m) => {
-                let bits: String = (0..pieces)
-                    .map(|i| if m >> i & 1 == 1 { '1' } else { '0' })
-                    .collect();
-                format!("T{bits}")
-            }
-        }
-    }
-
-    /// The word for a report.
-    pub fn word(self) -> &'static str {
-        match self {
-            Fate::Persisted => "persisted",
-            Fate::Lost => "lost",
-            Fate::Zeroed => "lost, length extended with zeros",
-            Fate::Torn(_) => "torn",
-        }
-    }
-}
-
-/// An operation that had not been made durable at the crash point.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    /// Its index in the trace.
-    pub op: usize,
-    /// For a write: whether it extended the file when it was issued.
-    pub extends: bool,
-    /// For a write: its sector pieces (file offsets, end exclusive).
-    pub pieces: Vec<(u64, u64)>,
-}
-
-impl Pending {
-    /// How many fates it can have.
-    pub fn options(&self, trace: &Trace) -> u128 {
-        match &trace.ops[self.op] {
-            Op::Write { .. } => {
-                let torn = if self.pieces.len() >= 2 {
-                    (1u128 << self.pieces.len()) - 2
-                } else {
-                    0
-                };
-                2 + u128::from(self.extends) + torn
-            }
-            _ => 2,
-        }
-    }
-
-    /// The fate with this option index (< [`Pending::options`]).
-    pub fn fate(&self, i: u128) -> Fate {
-        match i {
-            0 => Fate::Persisted,
-            1 => Fate::Lost,
-            2 if self.extends => Fate::Zeroed,
-            _ => Fate::Torn((i - 1 - u128::from(self.extends)) as u64),
-        }
-    }
-
-    /// The option index of a fate, if it is one this operation can have.
-    fn index_of(&self, f: Fate, trace: &Trace) -> Option<u128> {
-        let i = match f {
-            Fate::Persisted => 0,
-            Fate::Lost => 1,
-            Fate::Zeroed if self.extends => 2,
-            Fate::Zeroed => return None,
-            Fate::Torn(m) => u128::from(m) + 1 + u128::from(self.extends),
-        };
-        (i < self.options(trace) && self.fate(i) == f).then_some(i)
-    }
-}
+use super::block::{Block, BlockTarget};
+use super::fate::{apply, pieces};
+pub use super::fate::{Fate, Pending};
 
 /// Everything durable at one crash point, and what is still pending.
 #[derive(Debug, Clone)]
@@ -131,6 +45,8 @@ pub struct Frontier {
     pub acked: u64,
     /// The highest seq an append had been called for.
     pub issued: u64,
+    /// The write block faults may strike here, when block faults are modelled.
+    pub block: Option<Block>,
 }
 
 impl Frontier {
@@ -156,9 +72,10 @@ impl Frontier {
 
     /// The directory contents the power cut leaves for these fates: path -> bytes.
     pub fn image(&self, trace: &Trace, fates: &[Fate]) -> BTreeMap<PathBuf, Vec<u8>> {
+        let fault = self.block_fault(fates);
         let mut names = self.names.clone();
         for (p, f) in self.pending.iter().zip(fates) {
-            if *f != Fate::Persisted {
+            if f.as_crash() != Fate::Persisted {
                 continue;
             }
             match &trace.ops[p.op] {
@@ -183,7 +100,10 @@ impl Frontier {
                 let mut bytes: Vec<u8> =
                     self.data.get(&ino).map(|d| d.to_vec()).unwrap_or_default();
                 for (p, f) in self.pending.iter().zip(fates) {
-                    apply(&mut bytes, ino, &trace.ops[p.op], p, *f);
+                    apply(&mut bytes, ino, &trace.ops[p.op], p, f.as_crash());
+                }
+                if let Some((t, f)) = fault.filter(|(t, _)| t.ino == ino) {
+                    t.strike(&mut bytes, f);
                 }
                 (path, bytes)
             })
@@ -207,13 +127,17 @@ impl Frontier {
     }
 
     /// Renders fates as a state string: `<crash point>:<fate>,<fate>,…` (`7:` when none pending).
+    /// A block fault on a write that was already synced is one more fate after the pending ones.
     pub fn state_string(&self, fates: &[Fate]) -> String {
-        let codes: Vec<String> = self
+        let mut codes: Vec<String> = self
             .pending
             .iter()
             .zip(fates)
             .map(|(p, f)| f.code(p.pieces.len()))
             .collect();
+        if let Some(f) = fates.get(self.pending.len()) {
+            codes.push(f.code(0));
+        }
         format!("{}:{}", self.crash_point, codes.join(","))
     }
 
@@ -224,18 +148,31 @@ impl Frontier {
         } else {
             codes.split(',').collect()
         };
-        if codes.len() != self.pending.len() {
+        let synced_target = self.block.as_ref().filter(|b| b.slot.is_none());
+        let extra = usize::from(synced_target.is_some());
+        if codes.len() != self.pending.len() && codes.len() != self.pending.len() + extra {
             bail!(
-                "crash point {} has {} pending operations, the state names {} fates",
+                "crash point {} has {} pending operations, the state names {} fates{}",
                 self.crash_point,
                 self.pending.len(),
-                codes.len()
+                codes.len(),
+                if extra == 1 {
+                    " (one more names a block fault of the last, synced, write to the log)"
+                } else {
+                    ""
+                }
             );
         }
-        self.pending
+        let mut fates = self
+            .pending
             .iter()
-            .zip(codes)
-            .map(|(p, c)| {
+            .zip(&codes)
+            .enumerate()
+            .map(|(i, (p, c))| {
+                if let Some(f) = Fate::block_fault(c) {
+                    return self.parse_block_fault(trace, Some(i), f, c);
+                }
+                let c = *c;
                 let f = match c {
                     "P" => Fate::Persisted,
                     "L" => Fate::Lost,
@@ -268,81 +205,148 @@ impl Frontier {
                 })?;
                 Ok(f)
             })
-            .collect()
-    }
-}
-
-fn apply(bytes: &mut Vec<u8>, ino: Ino, op: &Op, p: &Pending, f: Fate) {
-    match op {
-        Op::Write {
-            ino: i,
-            offset,
-            bytes: w,
-            ..
-        } if *i == ino => {
-            let end = (*offset as usize) + w.len();
-            let put = |bytes: &mut Vec<u8>, from: u64, to: u64| {
-                let (a, b) = (from as usize, to as usize);
-                if bytes.len() < b {
-                    bytes.resize(b, 0);
-                }
-                let src = (from - offset) as usize;
-                bytes[a..b].copy_from_slice(&w[src..src + (b - a)]);
-            };
-            match f {
-                Fate::Persisted => put(bytes, *offset, end as u64),
-                Fate::Lost => {}
-                Fate::Zeroed => {
-                    if bytes.len() < end {
-                        bytes.resize(end, 0);
-                    }
-                }
-                Fate::Torn(m) => {
-                    for (k, &(a, b)) in p.pieces.iter().enumerate() {
-                        if m >> k & 1 == 1 {
-                            put(bytes, a, b);
-                        }
-                    }
-                    if bytes.len() < end {
-                        bytes.resize(end, 0);
-                    }
-                }
-            }
+            .collect::<Result<Vec<Fate>>>()?;
+        if let Some(c) = codes.get(self.pending.len()) {
+            let f = Fate::block_fault(c).with_context(|| {
+                format!(
+                    "{c:?} is not a block fault (M-1, M+1, S or D) of the last write to the log"
+                )
+            })?;
+            fates.push(self.parse_block_fault(trace, None, f, c)?);
         }
-        Op::SetLen { ino: i, len, .. } if *i == ino && f == Fate::Persisted => {
-            bytes.resize(*len as usize, 0);
-        }
-        _ => {}
+        Ok(fates)
     }
-}
-
-/// Sector pieces of a write: split at multiples of `sector`, merged into at most 64 pieces.
-fn pieces(offset: u64, len: u64, sector: u64) -> Vec<(u64, u64)> {
-    if len == 0 {
-        return Vec::new();
-    }
-    let end = offset + len;
-    let first = offset / sector;
-    let last = (end - 1) / sector;
-    let count = last - first + 1;
-    let per = count.div_ceil(MAX_PIECES) * sector;
-    let mut out = Vec::new();
-    let mut a = offset;
-    while a < end {
-        let b = ((a / per) + 1) * per;
-        out.push((a, b.min(end)));
-        a = b.min(end);
-    }
-    out
 }
 
 fn parent(p: &Path) -> PathBuf {
     p.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+impl Frontier {
+    /// The block fault of a state, if it has one, and the write it struck.
+    pub fn block_fault(&self, fates: &[Fate]) -> Option<(&BlockTarget, Fate)> {
+        let b = self.block.as_ref()?;
+        let f = match b.slot {
+            Some(i) => fates.get(i).copied(),
+            None => fates.get(self.pending.len()).copied(),
+        }?;
+        f.is_block_fault().then_some((&*b.target, f))
+    }
+
+    /// Number of states with a block fault: the target's faults times the other pending
+    /// operations' fates (saturating).
+    pub fn fault_states(&self, trace: &Trace) -> u128 {
+        let Some(b) = &self.block else { return 0 };
+        self.pending
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != b.slot)
+            .fold(b.faults.len() as u128, |acc, (_, p)| {
+                acc.saturating_mul(p.options(trace))
+            })
+    }
+
+    /// The fates of block-fault state number `index` (< [`Frontier::fault_states`]): the fault
+    /// is the least significant digit, then the other pending operations in order. The fault
+    /// sits in the target's slot, or after the pending operations when the target was synced.
+    pub fn fault_fates(&self, trace: &Trace, mut index: u128) -> Vec<Fate> {
+        let b = self
+            .block
+            .as_ref()
+            .expect("fault_fates is only asked of a crash point with block-fault states");
+        let n = b.faults.len() as u128;
+        let fault = b.faults[(index % n) as usize];
+        index /= n;
+        let mut fates: Vec<Fate> = self
+            .pending
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                if Some(i) == b.slot {
+                    return fault;
+                }
+                let n = p.options(trace);
+                let f = p.fate(index % n);
+                index /= n;
+                f
+            })
+            .collect();
+        if b.slot.is_none() {
+            fates.push(fault);
+        }
+        fates
+    }
+
+    /// Checks that the block fault `f` (written `code`) can strike here: at pending position
+    /// `slot`, or (`None`) the synced target.
+    pub(super) fn parse_block_fault(
+        &self,
+        trace: &Trace,
+        slot: Option<usize>,
+        f: Fate,
+        code: &str,
+    ) -> Result<Fate> {
+        let Some(b) = &self.block else {
+            bail!(
+                "{code} is a block fault and crash point {} has none (block faults strike the \
+                 last write to the log, and only with block faults on)",
+                self.crash_point
+            )
+        };
+        if b.slot != slot {
+            bail!(
+                "{code} is a block fault: only operation {} ({}), the last write to the log, can \
+                 have one here",
+                b.target.op,
+                trace.ops[b.target.op].describe()
+            );
+        }
+        if !b.faults.contains(&f) {
+            let can: Vec<String> = b.faults.iter().map(|f| f.code(0)).collect();
+            bail!(
+                "operation {} ({}) cannot be {code} here; its block faults are {}",
+                b.target.op,
+                trace.ops[b.target.op].describe(),
+                can.join(", ")
+            );
+        }
+        Ok(f)
+    }
+
+    /// Each operation a state gives a fate, for a reproducer: (operation, what it is, its fate).
+    pub fn choices(&self, trace: &Trace, fates: &[Fate]) -> Vec<(usize, String, String)> {
+        let mut out: Vec<(usize, String, String)> = self
+            .pending
+            .iter()
+            .zip(fates)
+            .map(|(p, f)| {
+                let fate = match &self.block {
+                    Some(b) if f.is_block_fault() => b.target.describe(*f),
+                    _ => format!("{} ({})", f.word(), f.code(p.pieces.len())),
+                };
+                (p.op, trace.ops[p.op].describe(), fate)
+            })
+            .collect();
+        if let (Some(b), Some(f)) = (&self.block, fates.get(self.pending.len())) {
+            out.push((
+                b.target.op,
+                format!("{} (synced)", trace.ops[b.target.op].describe()),
+                b.target.describe(*f),
+            ));
+        }
+        out
+    }
+}
+
 /// The frontier at every crash point 0..=ops.len() of a trace. `initial` is what was durable
-/// before the first operation: (path, inode, bytes).
-pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64) -> Vec<Frontier> {
+/// before the first operation: (path, inode, bytes). `faulty`: the file whose writes block
+/// faults may strike (the log), or `None` for a power cut alone.
+pub fn frontiers(
+    trace: &Trace,
+    initial: &[(PathBuf, Ino, Vec<u8>)],
+    sector: u64,
+    faulty: Option<&Path>,
+) -> Vec<Frontier> {
     let mut names: BTreeMap<PathBuf, Ino> = BTreeMap::new();
     let mut live: HashMap<Ino, Vec<u8>> = HashMap::new();
     let mut durable: HashMap<Ino, Rc<Vec<u8>>> = HashMap::new();
@@ -357,6 +361,9 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
     let mut data_pending: HashMap<Ino, Vec<Pending>> = HashMap::new();
     let mut name_pending: Vec<(Pending, Vec<PathBuf>)> = Vec::new();
     let (mut acked, mut issued) = (0u64, 0u64);
+    // The last write to the faulty file, and the end and bytes of the one before it.
+    let mut target: Option<Rc<BlockTarget>> = None;
+    let mut last_write: Option<(Ino, u64, Rc<Vec<u8>>)> = None;
     let mut marks = trace.marks.iter().peekable();
     let mut out = Vec::with_capacity(trace.ops.len() + 1);
     for k in 0..=trace.ops.len() {
@@ -373,6 +380,7 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
             .chain(name_pending.iter().map(|(p, _)| p.clone()))
             .collect();
         pending.sort_by_key(|p| p.op);
+        let block = target.as_ref().and_then(|t| Block::at(t, &pending));
         out.push(Frontier {
             crash_point: k,
             names: durable_names.clone(),
@@ -380,6 +388,7 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
             pending,
             acked,
             issued,
+            block,
         });
         let Some(op) = trace.ops.get(k) else { break };
         let simple = |op| Pending {
@@ -394,15 +403,40 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
                 name_pending.push((simple(k), vec![parent(path)]));
             }
             Op::Write {
-                ino, offset, bytes, ..
+                ino,
+                offset,
+                bytes,
+                path,
             } => {
                 let f = live.entry(*ino).or_default();
                 let end = *offset as usize + bytes.len();
                 let extends = end > f.len();
+                let before = f
+                    .get(*offset as usize..end.min(f.len()))
+                    .unwrap_or_default()
+                    .to_vec();
                 if f.len() < end {
                     f.resize(end, 0);
                 }
                 f[*offset as usize..end].copy_from_slice(bytes);
+                if faulty == Some(path.as_path()) {
+                    let previous = last_write
+                        .take()
+                        .filter(|(i, e, _)| i == ino && *e == *offset)
+                        .map(|(_, _, b)| b);
+                    let written = Rc::new(bytes.clone());
+                    target = Some(Rc::new(BlockTarget {
+                        op: k,
+                        ino: *ino,
+                        offset: *offset,
+                        len: bytes.len() as u64,
+                        before,
+                        len_after: f.len() as u64,
+                        sector,
+                        previous,
+                    }));
+                    last_write = Some((*ino, end as u64, written));
+                }
                 data_pending.entry(*ino).or_default().push(Pending {
                     op: k,
                     extends,
@@ -411,6 +445,11 @@ pub fn frontiers(trace: &Trace, initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64
             }
             Op::SetLen { ino, len, .. } => {
                 live.entry(*ino).or_default().resize(*len as usize, 0);
+                // A truncation rewrites what the last write left: no block fault reaches back.
+                if target.as_ref().is_some_and(|t| t.ino == *ino) {
+                    target = None;
+                    last_write = None;
+                }
                 data_pending.entry(*ino).or_default().push(simple(k));
             }
             Op::Sync { ino, .. } => {

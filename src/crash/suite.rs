@@ -25,6 +25,8 @@ pub struct CrashPlan {
     pub explore_bound: Option<u64>,
     /// States of the exploration also checked on the real filesystem.
     pub on_disk_states: u64,
+    /// The exploration also covers block faults (misdirected, stale, duplicated writes).
+    pub block_faults: bool,
 }
 
 /// Step 2 in full: the seed's iterations, the kill -9 runs, the power-loss exploration.
@@ -72,8 +74,11 @@ impl CrashResults {
         if let Some(p) = &self.power {
             let p = &p.summary;
             parts.push(format!(
-                "{} power-loss states checked ({} explored), {} violating",
-                p.states_checked, p.states_explored, p.violating_states
+                "{} power-loss states checked ({} explored) and {} with a block fault, {} violating",
+                p.states_checked,
+                p.states_explored,
+                p.corruption_states_checked,
+                p.violating_states
             ));
         }
         format!("{} (seed {seed})", parts.join("; "))
@@ -142,6 +147,7 @@ pub fn run_crash_tests(
                 bound,
                 protocol: Protocol::Real,
                 on_disk: Some((on_disk, plan.on_disk_states)),
+                block_faults: plan.block_faults,
             };
             Some(explore::explore(&opts, log)?)
         }

@@ -1,5 +1,6 @@
-//! The explorer's claims: the real protocol survives every crash state, each known-broken
-//! variant is caught with a reproducer that replays to the same violation, and the oracle
+//! The explorer's claims: the real protocol survives every crash state and every block fault,
+//! each known-broken variant is caught with a reproducer that replays to the same violation,
+//! every block fault is generated and named by a state string that rebuilds it, and the oracle
 //! rejects what it must.
 
 use std::path::Path;
@@ -8,8 +9,10 @@ use wal::mem::MemStorage;
 use wal::Wal;
 
 use super::check::{check_state, Expect};
-use super::explore::{explore, replay, Options, PowerLoss};
-use super::workload::{Protocol, Workload};
+use super::explore::{explore, Options, PowerLoss};
+use super::model::{frontiers, Fate};
+use super::replay::replay;
+use super::workload::{record, Protocol, Workload};
 
 fn opts(workload: Workload, protocol: Protocol, sector: u64) -> Options {
     Options {
@@ -19,6 +22,7 @@ fn opts(workload: Workload, protocol: Protocol, sector: u64) -> Options {
         bound: 4096,
         protocol,
         on_disk: None,
+        block_faults: true,
     }
 }
 
@@ -36,6 +40,70 @@ fn real_protocol_survives_every_power_loss_state_of_the_standard_workload() {
     assert!(s.crash_points > 60 && s.states_checked > 50, "{s:?}");
     assert_eq!(s.violating_states, 0, "{:#?}", s.violations);
     assert!(s.pass);
+}
+
+#[test]
+fn real_protocol_has_no_violation_when_block_faults_strike() {
+    let s = run(&opts(Workload::Standard, Protocol::Real, 512));
+    assert!(s.block_faults && s.exhaustive, "{s:?}");
+    assert!(s.corruption_states_checked > 100, "{s:?}");
+    // Some damage is refused (a committed frame hit), some recovered (only the tail hit).
+    assert!(
+        s.corruption_states_refused > 0
+            && s.corruption_states_refused < s.corruption_states_checked,
+        "{s:?}"
+    );
+    assert_eq!(s.violating_states, 0, "{:#?}", s.violations);
+    let mut off = opts(Workload::Standard, Protocol::Real, 512);
+    off.block_faults = false;
+    let off = run(&off);
+    assert_eq!(
+        (off.corruption_states_explored, off.states_checked),
+        (0, s.states_checked),
+        "block faults add states, they change none of the power cut's"
+    );
+}
+
+#[test]
+fn every_block_fault_is_generated_and_replays_by_its_state_string() {
+    let o = opts(Workload::Standard, Protocol::Real, 512);
+    let rec = record(o.workload, o.seed).unwrap();
+    let log = wal::Paths::new(&rec.dir).log;
+    let frs = frontiers(&rec.trace, &rec.initial, o.sector, Some(&log));
+    for code in ["M-1", "M+1", "S", "D"] {
+        let fault = Fate::block_fault(code).unwrap();
+        let (fr, fates) = frs
+            .iter()
+            .find_map(|fr| {
+                (0..fr.fault_states(&rec.trace))
+                    .map(|i| fr.fault_fates(&rec.trace, i))
+                    .find(|f| f.contains(&fault))
+                    .map(|f| (fr, f))
+            })
+            .unwrap_or_else(|| panic!("no state of the standard workload has {code}"));
+        let state = fr.state_string(&fates);
+        let (_, codes) = state.split_once(':').unwrap();
+        assert!(codes.split(',').any(|c| c == code), "{state}");
+        assert_eq!(fr.parse_fates(&rec.trace, codes).unwrap(), fates, "{state}");
+        assert_ne!(
+            fr.image(&rec.trace, &fates),
+            fr.image(&rec.trace, &fr.fates(&rec.trace, 0)),
+            "{state} damages nothing"
+        );
+        let mut lines = Vec::new();
+        let found = replay(&o, &state, None, &mut |l: &str| lines.push(l.to_string())).unwrap();
+        assert!(found.is_none(), "{state}: {found:?}");
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("({code})"))),
+            "the replay does not name the fault: {lines:#?}"
+        );
+        let mut off = o.clone();
+        off.block_faults = false;
+        assert!(
+            replay(&off, &state, None, &mut |_: &str| {}).is_err(),
+            "{state} replayed without block faults"
+        );
+    }
 }
 
 #[test]
@@ -215,6 +283,28 @@ mod defects {
             "{:#?}",
             r.choices
         );
+    }
+
+    #[test]
+    fn recovery_that_accepts_a_checksummed_frame_with_the_wrong_seq_is_caught_by_a_block_fault() {
+        let r = caught(Protocol::RecoveryIgnoresSeq, "oracle");
+        let (_, codes) = r.state.split_once(':').unwrap();
+        assert!(
+            codes.split(',').any(|c| Fate::block_fault(c).is_some()),
+            "not a block-fault state: {}",
+            r.state
+        );
+        assert!(
+            r.choices
+                .iter()
+                .any(|c| c.fate.starts_with("duplicated") || c.fate.starts_with("misdirected")),
+            "{:#?}",
+            r.choices
+        );
+        // A power cut alone never puts a whole frame where another belongs.
+        let mut o = opts(Workload::Appends(3), Protocol::RecoveryIgnoresSeq, 512);
+        o.block_faults = false;
+        assert!(run(&o).pass);
     }
 
     #[test]

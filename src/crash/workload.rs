@@ -58,6 +58,8 @@ pub enum Protocol {
     NoDirSync,
     /// Defect: recovery trusts a frame without checking its checksum.
     NoChecksum,
+    /// Defect: recovery accepts a checksummed frame whatever its seq.
+    RecoveryIgnoresSeq,
 }
 
 /// Keeps a protocol variant enabled on this thread while it lives.
@@ -74,6 +76,7 @@ impl Protocol {
             Protocol::RenameBeforeFrameSync => "rename-before-frame-sync",
             Protocol::NoDirSync => "no-dir-sync",
             Protocol::NoChecksum => "no-checksum",
+            Protocol::RecoveryIgnoresSeq => "recovery-ignores-seq",
         }
     }
 
@@ -87,6 +90,7 @@ impl Protocol {
                 Protocol::RenameBeforeFrameSync => Some(Defect::RenameBeforeFrameSync),
                 Protocol::NoDirSync => Some(Defect::NoDirSyncAfterRename),
                 Protocol::NoChecksum => Some(Defect::RecoveryTrustsFrameWithoutChecksum),
+                Protocol::RecoveryIgnoresSeq => Some(Defect::RecoveryIgnoresSeq),
             };
             Ok(ProtocolGuard {
                 _guard: d.map(enable),

@@ -41,7 +41,9 @@ pub fn wal_verify(arch: &str, fs: &str, pass: bool) -> Value {
         "power_loss": {
             "pass": true, "workload": "standard", "protocol": "real", "seed": 7,
             "sector_size": 512, "bound": 4096, "operations": 73, "crash_points": 74,
-            "states_explored": 234, "states_checked": 85, "exhaustive": true,
+            "states_explored": 234, "states_checked": 85, "block_faults": true,
+            "corruption_states_explored": 496, "corruption_states_checked": 163,
+            "corruption_states_refused": 81, "exhaustive": true,
             "on_disk_states": 85, "millis": 900, "on_disk_millis": 400, "states_per_s": 1000.0,
             "violating_states": 0, "violations": []
         }

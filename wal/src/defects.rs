@@ -21,6 +21,10 @@ pub enum Defect {
     /// Recovery accepts a frame without comparing its checksum: damage inside the committed
     /// range is taken for data instead of being reported.
     RecoveryTrustsFrameWithoutChecksum,
+    /// Recovery accepts a frame in the committed range whatever seq it carries, as long as its
+    /// checksum holds: a misdirected or duplicated frame, whole and checksummed, is taken for
+    /// the entry that belongs there.
+    RecoveryIgnoresSeq,
 }
 
 thread_local! {

@@ -233,6 +233,10 @@ fn verify_committed<F: StorageFile>(
         phantom_frames: 0,
         damaged_tail: false,
     };
+    #[cfg(feature = "defects")]
+    let check_seq = !crate::defects::active(crate::defects::Defect::RecoveryIgnoresSeq);
+    #[cfg(not(feature = "defects"))]
+    let check_seq = true;
     let mut expect = Seq::FIRST;
     let corrupt = |seq, offset, kind| Error::Corrupt {
         seq,
@@ -248,14 +252,14 @@ fn verify_committed<F: StorageFile>(
         {
             None => break,
             Some(Scanned::Frame { seq, .. }) if expect <= safe_seq => {
-                if seq != expect {
+                if check_seq && seq != expect {
                     return Err(corrupt(expect, offset, CorruptKind::OutOfOrder(seq)));
                 }
                 if (seq.get() - 1).is_multiple_of(INDEX_EVERY) {
                     index.push((seq, offset));
                 }
                 found.end = scanner.position();
-                expect = seq.next().ok_or(Error::SeqOverflow)?;
+                expect = expect.next().ok_or(Error::SeqOverflow)?;
             }
             Some(Scanned::Frame { .. }) => {
                 // Past the committed range: everything from here on was never acknowledged.
