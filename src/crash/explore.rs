@@ -271,6 +271,19 @@ pub fn materialize(image: &BTreeMap<PathBuf, Vec<u8>>, at: &Path) -> Result<()> 
     Ok(())
 }
 
+/// The state indices to check among `total`: all of them up to `bound`, else `bound` seeded draws;
+/// and whether it sampled.
+fn state_indices(total: u128, bound: u64, rng: &mut rand_chacha::ChaCha8Rng) -> (Vec<u128>, bool) {
+    if total > u128::from(bound) {
+        (
+            (0..bound).map(|_| rng.random_range(0..total)).collect(),
+            true,
+        )
+    } else {
+        ((0..total).collect(), false)
+    }
+}
+
 /// Explores every crash state of the workload (sampling beyond the bound) and checks each.
 pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
     let started = Instant::now();
@@ -317,21 +330,10 @@ pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
         false
     };
     for (k, fr) in frs.iter().enumerate() {
-        let total = fr.states(trace);
-        let sampled = total > u128::from(opts.bound);
-        exhaustive &= !sampled;
         let mut rng = iteration_rng(opts.seed, fr.crash_point as u32);
-        let count = if sampled {
-            u128::from(opts.bound)
-        } else {
-            total
-        };
-        for i in 0..count {
-            let index = if sampled {
-                rng.random_range(0..total)
-            } else {
-                i
-            };
+        let (indices, sampled) = state_indices(fr.states(trace), opts.bound, &mut rng);
+        exhaustive &= !sampled;
+        for index in indices {
             let fates = fr.fates(trace, index);
             let image = fr.image(trace, &fates);
             explored += 1;
@@ -344,20 +346,9 @@ pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
                 passed.push((k, index));
             }
         }
-        let total = fr.fault_states(trace);
-        let sampled = total > u128::from(opts.bound);
+        let (indices, sampled) = state_indices(fr.fault_states(trace), opts.bound, &mut rng);
         exhaustive &= !sampled;
-        let count = if sampled {
-            u128::from(opts.bound)
-        } else {
-            total
-        };
-        for i in 0..count {
-            let index = if sampled {
-                rng.random_range(0..total)
-            } else {
-                i
-            };
+        for index in indices {
             let fates = fr.fault_fates(trace, index);
             let image = fr.image(trace, &fates);
             c_explored += 1;

@@ -98,11 +98,7 @@ pub fn run(
          recovery without the limit {}",
         out.injected,
         out.runs,
-        if out.violations.is_empty() {
-            "kept every acknowledged entry"
-        } else {
-            "broke a promise (see violations)"
-        }
+        out.recovery_verdict()
     );
     out.millis = started.elapsed().as_millis() as u64;
     Ok(out)

@@ -55,6 +55,15 @@ impl KindOutcome {
         }
     }
 
+    /// What recovery without the fault did, as the end of a kind's sentence.
+    pub fn recovery_verdict(&self) -> &'static str {
+        if self.violations.is_empty() {
+            "kept every acknowledged entry"
+        } else {
+            "broke a promise (see violations)"
+        }
+    }
+
     pub fn skip(&mut self, why: String) {
         self.wal = "not run".into();
         self.skipped = Some(why);

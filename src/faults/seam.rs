@@ -55,11 +55,7 @@ pub fn run(seed: u64) -> KindOutcome {
          the writer; recovery without the fault {}",
         out.injected,
         out.runs,
-        if out.violations.is_empty() {
-            "kept every acknowledged entry"
-        } else {
-            "broke a promise (see violations)"
-        }
+        out.recovery_verdict()
     );
     out.millis = started.elapsed().as_millis() as u64;
     out

@@ -176,14 +176,8 @@ impl Window {
             let offset = self.pos + f.start as u64;
             let r = r.load(Ordering::Relaxed);
             if r & CRC_OK == 0 {
-                let problem = FrameProblem::Checksum;
-                let claimed_seq = Some(f.header.seq);
                 visit(
-                    Scanned::Bad {
-                        offset,
-                        problem,
-                        claimed_seq,
-                    },
+                    bad(offset, FrameProblem::Checksum, Some(f.header.seq)),
                     false,
                 );
                 return false;
@@ -200,13 +194,8 @@ impl Window {
             );
         }
         if let Some((problem, claimed_seq)) = self.stop {
-            let offset = self.pos + self.consumed as u64;
             visit(
-                Scanned::Bad {
-                    offset,
-                    problem,
-                    claimed_seq,
-                },
+                bad(self.pos + self.consumed as u64, problem, claimed_seq),
                 false,
             );
             return false;
@@ -394,4 +383,13 @@ fn locate(
         at += total;
     }
     None
+}
+
+/// A damaged frame as the scan reports it.
+fn bad<'a>(offset: u64, problem: FrameProblem, claimed_seq: Option<Seq>) -> Scanned<'a> {
+    Scanned::Bad {
+        offset,
+        problem,
+        claimed_seq,
+    }
 }
