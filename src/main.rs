@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod block_replay;
 mod build_info;
 mod cell;
 mod cell_id;
@@ -24,10 +25,14 @@ mod platform;
 mod self_exec;
 mod shell;
 mod verify;
+mod block_replay_cmd;
 
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    if block_replay::guest::is_guest() {
+        block_replay::guest::main();
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Cell(a) => cell::run(&a.to_options()),
@@ -41,6 +46,8 @@ fn main() -> ExitCode {
         Command::Gate(a) => gate::run(&a.to_config()),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(&a.to_config()),
+        Command::BlockReplay(a) => block_replay_cmd::run(&a.to_request(), a.out.as_deref()),
+        Command::ReplayState(a) => block_replay_cmd::rebuild(a),
         Command::FsPackage(a) => filesystems::print_package(&a.fs),
     };
     match result {
