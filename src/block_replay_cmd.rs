@@ -40,7 +40,10 @@ pub fn run(req: &Request, out: Option<&Path>) -> Result<ExitCode> {
             r.states_per_second
         );
         for f in &r.failures {
-            println!("FAIL state {} ({}): {}\n  rebuild: {}", f.state, f.check, f.msg, f.rebuild);
+            println!(
+                "FAIL state {} ({}): {}\n  rebuild: {}",
+                f.state, f.check, f.msg, f.rebuild
+            );
         }
         if let Some(k) = &r.log_kept {
             println!("logs kept in {k}");

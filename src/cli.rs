@@ -96,7 +96,7 @@ pub struct BlockReplayArgs {
     pub keep: Option<PathBuf>,
     /// Subsets of one flush's writes explored exhaustively up to this many; beyond, this many
     /// are drawn from the seed.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    #[arg(long, default_value_t = crate::block_replay::host::DEFAULT_SUBSETS, value_parser = clap::value_parser!(u32).range(0..=4096))]
     pub subsets: u32,
     /// The protocol under test (variants other than `real` need a `--features defects` build).
     #[arg(long, value_enum, default_value_t = Protocol::Real)]
@@ -211,6 +211,20 @@ pub struct CellArgs {
     /// them either way).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Block replay (power loss on the real filesystem in a guest kernel of the cell's
+    /// architecture): `auto` runs it where qemu-system and the kernel package are installed
+    /// (scripts/install-guest.sh ARCH), `off` records it as skipped.
+    #[arg(long, value_enum, env = "PM_BLOCK_REPLAY", default_value_t = BlockReplayChoice::Auto)]
+    pub block_replay: BlockReplayChoice,
+}
+
+/// Whether a cell runs block replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlockReplayChoice {
+    /// Wherever it can run.
+    Auto,
+    /// Never (the evidence says SKIP, not requested).
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -617,6 +631,7 @@ impl CellArgs {
             explore_bound: self.explore_bound,
             seed_steps_only: self.seed_steps_only,
             verbose: self.verbose,
+            block_replay: self.block_replay == BlockReplayChoice::Auto,
         }
     }
 }

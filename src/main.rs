@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod block_replay;
+mod block_replay_cmd;
 mod build_info;
 mod cell;
 mod cell_id;
@@ -25,7 +26,6 @@ mod platform;
 mod self_exec;
 mod shell;
 mod verify;
-mod block_replay_cmd;
 
 use cli::{Cli, Command};
 

@@ -68,7 +68,9 @@ impl GuestParams {
                 .with_context(|| format!("the kernel command line has no pm.{k}="))
         };
         let num = |k: &str| -> Result<u64> {
-            get(k)?.parse().with_context(|| format!("pm.{k} is not a number"))
+            get(k)?
+                .parse()
+                .with_context(|| format!("pm.{k} is not a number"))
         };
         let mode = match get("mode")? {
             "record" => Mode::Record,
@@ -180,7 +182,10 @@ mod tests {
             .with("n", 3)
             .with("spec", "12/0,2")
             .with("check", "oracle")
-            .with("msg", "acknowledged entry 4 was lost: recovery kept 3 entries");
+            .with(
+                "msg",
+                "acknowledged entry 4 was lost: recovery kept 3 entries",
+            );
         let back = Line::parse(&format!("[   3.1] xfs: noise{}\r\n", l.render())).unwrap();
         assert_eq!(back, l);
         assert!(Line::parse("[    0.000] Linux version 6.1").is_none());

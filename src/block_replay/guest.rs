@@ -60,10 +60,22 @@ fn boot() -> Result<GuestParams> {
     let none: Option<&str> = None;
     mount(Some("proc"), "/proc", Some("proc"), MsFlags::empty(), none).context("mounting /proc")?;
     mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::empty(), none).context("mounting /sys")?;
-    mount(Some("devtmpfs"), "/dev", Some("devtmpfs"), MsFlags::empty(), none)
-        .context("mounting /dev")?;
-    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=85%"))
-        .context("mounting /tmp")?;
+    mount(
+        Some("devtmpfs"),
+        "/dev",
+        Some("devtmpfs"),
+        MsFlags::empty(),
+        none,
+    )
+    .context("mounting /dev")?;
+    mount(
+        Some("tmpfs"),
+        "/tmp",
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=85%"),
+    )
+    .context("mounting /tmp")?;
     let cmdline = std::fs::read_to_string("/proc/cmdline")?;
     let params = GuestParams::from_cmdline(&cmdline)?;
     let release = nix::sys::utsname::uname()
@@ -94,7 +106,10 @@ fn load_modules() -> Result<()> {
 pub fn wait_for(dev: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !Path::new(dev).exists() {
-        anyhow::ensure!(Instant::now() < deadline, "{dev} did not appear within 20 s");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{dev} did not appear within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
@@ -172,8 +187,14 @@ impl Marker {
 /// recorded disk, every issue and acknowledgement marked.
 fn record(p: &GuestParams) -> Result<()> {
     let none: Option<&str> = None;
-    mount(Some("/dev/vda"), MNT, Some(p.fs.as_str()), MsFlags::empty(), none)
-        .with_context(|| format!("mounting /dev/vda ({}) on {MNT}", p.fs))?;
+    mount(
+        Some("/dev/vda"),
+        MNT,
+        Some(p.fs.as_str()),
+        MsFlags::empty(),
+        none,
+    )
+    .with_context(|| format!("mounting /dev/vda ({}) on {MNT}", p.fs))?;
     std::fs::create_dir(WAL_DIR)?;
     File::open(MNT)?.sync_all()?;
     let mut marker = Marker::open("/dev/vda", p.fs_bytes)?;

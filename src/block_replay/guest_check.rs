@@ -70,7 +70,10 @@ pub fn check(p: &GuestParams) -> Result<()> {
             Ok(recovered) => say(line.with("verdict", "pass").with("recovered", recovered)),
             Err((check, msg)) => {
                 violations += 1;
-                say(line.with("verdict", "fail").with("check", check).with("msg", msg));
+                say(line
+                    .with("verdict", "fail")
+                    .with("check", check)
+                    .with("msg", msg));
             }
         }
     }
@@ -107,7 +110,12 @@ fn build(
 type Verdict = std::result::Result<u64, (&'static str, String)>;
 
 /// Mounts the state, runs WAL recovery and the checks, unmounts; the number of entries kept.
-fn check_one(p: &GuestParams, appends: &[Vec<(u64, Vec<u8>)>], k: marks::Known, probe: u64) -> Verdict {
+fn check_one(
+    p: &GuestParams,
+    appends: &[Vec<(u64, Vec<u8>)>],
+    k: marks::Known,
+    probe: u64,
+) -> Verdict {
     let bb = |args: &[&str]| -> std::result::Result<(), (&'static str, String)> {
         let out = Command::new("/bin/busybox")
             .args(args)
@@ -116,7 +124,13 @@ fn check_one(p: &GuestParams, appends: &[Vec<(u64, Vec<u8>)>], k: marks::Known, 
         if out.status.success() {
             Ok(())
         } else {
-            Err(("setup", format!("busybox {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim())))
+            Err((
+                "setup",
+                format!(
+                    "busybox {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ))
         }
     };
     bb(&["losetup", LOOP, STATE_IMG])?;
@@ -156,7 +170,10 @@ fn check_wal(appends: &[Vec<(u64, Vec<u8>)>], k: marks::Known, probe: u64) -> Ve
         if k.acked > 0 {
             return Err((
                 "oracle",
-                format!("the WAL directory is gone but {} entries had been acknowledged", k.acked),
+                format!(
+                    "the WAL directory is gone but {} entries had been acknowledged",
+                    k.acked
+                ),
             ));
         }
         std::fs::create_dir(dir).map_err(|e| ("setup", e.to_string()))?;

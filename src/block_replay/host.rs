@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use super::console::{GuestParams, Line, Mode};
 use super::initramfs::{self, Contents};
 use super::kernel::{self, GuestKernel};
-use super::logwrites::{image_as_log, Log, LogWriter};
+use super::logwrites::{image_as_log, Log};
 use super::marks;
 use super::qemu::{self, Boot, Disk};
 use super::replay::{self, Epochs, StateSpec};
@@ -42,6 +42,8 @@ pub struct Request {
     pub evidence_dir: Option<PathBuf>,
 }
 
+/// Subsets per epoch a cell explores exhaustively (sampled beyond).
+pub const DEFAULT_SUBSETS: u32 = 4;
 /// Logs up to this size are kept in the evidence.
 const KEEP_LOG_BYTES: u64 = 8 << 20;
 const RECORD_LIMIT: Duration = Duration::from_secs(300);
@@ -77,7 +79,8 @@ struct Prepared {
 }
 
 fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
 /// What must be here before anything runs; the error is the SKIP reason.
@@ -107,14 +110,24 @@ fn prerequisites(req: &Request) -> Result<Prepared> {
 /// The binary for the guest: given, this one when it is of the guest's architecture, or the
 /// cross-built one.
 fn guest_binary(req: &Request) -> Result<PathBuf> {
-    if let Some(b) = req.guest_bin.clone().or_else(|| std::env::var_os("PM_GUEST_BIN").map(PathBuf::from)) {
-        anyhow::ensure!(b.is_file(), "the guest binary {} does not exist", b.display());
+    if let Some(b) = req
+        .guest_bin
+        .clone()
+        .or_else(|| std::env::var_os("PM_GUEST_BIN").map(PathBuf::from))
+    {
+        anyhow::ensure!(
+            b.is_file(),
+            "the guest binary {} does not exist",
+            b.display()
+        );
         return Ok(b);
     }
     if req.arch == crate::platform::arch() {
         return std::env::current_exe().context("cannot find this binary");
     }
-    let cross = PathBuf::from("target/cross").join(&req.arch).join("portability-matrix");
+    let cross = PathBuf::from("target/cross")
+        .join(&req.arch)
+        .join("portability-matrix");
     if cross.is_file() {
         return Ok(cross);
     }
@@ -137,7 +150,9 @@ fn workdir(req: &Request) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
             Ok((d.clone(), None))
         }
         None => {
-            let t = tempfile::Builder::new().prefix("pm-block-replay-").tempdir()?;
+            let t = tempfile::Builder::new()
+                .prefix("pm-block-replay-")
+                .tempdir()?;
             Ok((t.path().to_path_buf(), Some(t)))
         }
     }
@@ -146,7 +161,10 @@ fn workdir(req: &Request) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
 /// Makes the filesystem on an image file with the host's mkfs; returns its options and version.
 fn make_fs(fs: &str, img: &Path, bytes: u64) -> Result<(Vec<String>, Option<String>)> {
     File::create(img)?.set_len(bytes)?;
-    let opts: Vec<String> = crate::filesystems::mkfs_options(fs).iter().map(|s| s.to_string()).collect();
+    let opts: Vec<String> = crate::filesystems::mkfs_options(fs)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let out = Command::new(format!("mkfs.{fs}"))
         .args(&opts)
         .arg(img)
@@ -157,14 +175,22 @@ fn make_fs(fs: &str, img: &Path, bytes: u64) -> Result<(Vec<String>, Option<Stri
         "mkfs.{fs} failed: {}",
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    let v = Command::new(format!("mkfs.{fs}")).arg("-V").output().ok().map(|o| {
-        String::from_utf8_lossy(if o.stdout.is_empty() { &o.stderr } else { &o.stdout })
+    let v = Command::new(format!("mkfs.{fs}"))
+        .arg("-V")
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(if o.stdout.is_empty() {
+                &o.stderr
+            } else {
+                &o.stdout
+            })
             .lines()
             .next()
             .unwrap_or("")
             .trim()
             .to_string()
-    });
+        });
     Ok((opts, v))
 }
 
@@ -173,7 +199,12 @@ fn sha256(p: &Path) -> String {
         .arg(p)
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().map(String::from))
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .next()
+                .map(String::from)
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -184,7 +215,10 @@ fn replay(req: &Request, pre: Prepared) -> Result<BlockReplay> {
     let disk_bytes = fs_bytes + marks::REGION_BYTES;
     let img = dir.join("pristine.img");
     let (mkfs_options, mkfs_version) = make_fs(&req.fs, &img, fs_bytes)?;
-    File::options().write(true).open(&img)?.set_len(disk_bytes)?;
+    File::options()
+        .write(true)
+        .open(&img)?
+        .set_len(disk_bytes)?;
     let pristine = dir.join("pristine.log");
     std::fs::write(&pristine, image_as_log(&File::open(&img)?, 512)?)?;
     std::fs::remove_file(&img)?;
@@ -217,7 +251,10 @@ fn replay(req: &Request, pre: Prepared) -> Result<BlockReplay> {
         kernel: &pre.kernel.vmlinuz,
         initrd: &initrd,
         append: params(Mode::Record).to_cmdline(),
-        disks: vec![Disk::Logged { image: &disk, log: &record }],
+        disks: vec![Disk::Logged {
+            image: &disk,
+            log: &record,
+        }],
         memory_mib: 512,
     };
     let fresh_disk = || -> Result<()> {
@@ -225,10 +262,17 @@ fn replay(req: &Request, pre: Prepared) -> Result<BlockReplay> {
         File::create(&record)?;
         Ok(())
     };
-    let (rec, accel, notes) =
-        qemu::run_any(&boot, RECORD_LIMIT, &dir.join("console-record.txt"), req.try_kvm, fresh_disk)?;
+    let (rec, accel, notes) = qemu::run_any(
+        &boot,
+        RECORD_LIMIT,
+        &dir.join("console-record.txt"),
+        req.try_kvm,
+        fresh_disk,
+    )?;
     guest_finished(&rec.lines, "record", &dir.join("console-record.txt"))?;
-    let appends = find(&rec.lines, "recorded").and_then(|l| l.num("appends")).unwrap_or(0);
+    let appends = find(&rec.lines, "recorded")
+        .and_then(|l| l.num("appends"))
+        .unwrap_or(0);
     let _ = std::fs::remove_file(&disk);
 
     let rbytes = std::fs::read(&record)?;
@@ -248,7 +292,9 @@ fn replay(req: &Request, pre: Prepared) -> Result<BlockReplay> {
     let chk = match accel {
         qemu::Accel::Kvm => qemu::run(&check_boot, accel, CHECK_LIMIT, CHECK_LIMIT, &check_console)
             .map_err(|e| anyhow::anyhow!("the check boot failed under KVM: {e:?}"))?,
-        qemu::Accel::Tcg => qemu::run_any(&check_boot, CHECK_LIMIT, &check_console, false, || Ok(()))?.0,
+        qemu::Accel::Tcg => {
+            qemu::run_any(&check_boot, CHECK_LIMIT, &check_console, false, || Ok(()))?.0
+        }
     };
     guest_finished(&chk.lines, "check", &check_console)?;
     let done = find(&chk.lines, "checked").context("the check boot reported no totals")?;
@@ -256,7 +302,10 @@ fn replay(req: &Request, pre: Prepared) -> Result<BlockReplay> {
     let check_secs: f64 = done.get("secs").and_then(|s| s.parse().ok()).unwrap_or(0.0);
 
     let log_kept = keep_logs(req, &record, &pristine)?;
-    let rebuild_from = log_kept.clone().map(PathBuf::from).unwrap_or_else(|| dir.clone());
+    let rebuild_from = log_kept
+        .clone()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.clone());
     let failures: Vec<StateFailure> = chk
         .lines
         .iter()
@@ -317,7 +366,11 @@ fn replay(req: &Request, pre: Prepared) -> Result<BlockReplay> {
             seconds: started.elapsed().as_secs_f64(),
             record_seconds: rec.seconds,
             check_seconds: chk.seconds,
-            states_per_second: if check_secs > 0.0 { checked as f64 / check_secs } else { 0.0 },
+            states_per_second: if check_secs > 0.0 {
+                checked as f64 / check_secs
+            } else {
+                0.0
+            },
             record_command: record_command(req),
             failures,
         }),
@@ -329,7 +382,11 @@ fn rebuild_pristine(pristine: &Path, disk: &Path, disk_bytes: u64) -> Result<()>
     let _ = std::fs::remove_file(disk);
     let src = File::open(pristine)?;
     let p = Log::parse(&src)?;
-    let img = File::options().read(true).write(true).create_new(true).open(disk)?;
+    let img = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(disk)?;
     img.set_len(disk_bytes)?;
     let all: Vec<_> = p.entries.iter().filter(|e| e.changes_disk()).collect();
     replay::apply(&p, &src, &all, &img)
@@ -344,7 +401,10 @@ fn guest_finished(lines: &[Line], what: &str, console: &Path) -> Result<()> {
             l.get("msg").unwrap_or("no reason given"),
             console.display()
         ),
-        None => bail!("the {what} boot ended without a verdict; its console is in {}", console.display()),
+        None => bail!(
+            "the {what} boot ended without a verdict; its console is in {}",
+            console.display()
+        ),
     }
 }
 
@@ -394,7 +454,13 @@ fn rebuild_command(dir: &Path, spec: &StateSpec, disk_bytes: u64) -> String {
 }
 
 /// `replay-state`: rebuilds one state's image from the two logs, for inspection.
-pub fn rebuild(pristine: &Path, log: &Path, disk_bytes: u64, spec: &StateSpec, out: &Path) -> Result<()> {
+pub fn rebuild(
+    pristine: &Path,
+    log: &Path,
+    disk_bytes: u64,
+    spec: &StateSpec,
+    out: &Path,
+) -> Result<()> {
     let p = File::open(pristine).with_context(|| format!("cannot open {}", pristine.display()))?;
     let r = File::open(log).with_context(|| format!("cannot open {}", log.display()))?;
     replay::build_image(&p, &r, spec, disk_bytes, out)?;
@@ -410,9 +476,4 @@ pub fn rebuild(pristine: &Path, log: &Path, disk_bytes: u64, spec: &StateSpec, o
         out.display()
     );
     Ok(())
-}
-
-#[allow(dead_code)] // used by tests: an empty log is a valid log
-pub(crate) fn empty_log() -> Vec<u8> {
-    LogWriter::new(512).finish()
 }

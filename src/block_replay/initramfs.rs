@@ -134,7 +134,11 @@ pub fn build(c: &Contents) -> Result<Vec<u8>> {
     let mut order = String::new();
     for m in modules(c.arch) {
         let src = c.modules_root.join("kernel").join(m);
-        let name = Path::new(m).file_name().expect("a file name").to_string_lossy().into_owned();
+        let name = Path::new(m)
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
         files.insert(format!("{MODULE_DIR}/{name}"), (0o644, read(&src)?));
         order.push_str(&name);
         order.push('\n');
@@ -146,7 +150,13 @@ pub fn build(c: &Contents) -> Result<Vec<u8>> {
     for lib in libs {
         files.insert(lib.display().to_string(), (0o755, read(&lib)?));
     }
-    let mut dirs: Vec<String> = vec!["/dev".into(), "/proc".into(), "/sys".into(), "/mnt".into(), "/tmp".into()];
+    let mut dirs: Vec<String> = vec![
+        "/dev".into(),
+        "/proc".into(),
+        "/sys".into(),
+        "/mnt".into(),
+        "/tmp".into(),
+    ];
     for f in files.keys() {
         let mut p = Path::new(f).parent();
         while let Some(d) = p {
@@ -275,7 +285,10 @@ mod tests {
         assert_eq!(e[0].0, "dev");
         assert_eq!(e[0].1 & 0o170000, S_IFDIR);
         assert_eq!((e[1].1 & 0o170000, e[1].3), (S_IFCHR, 5));
-        assert_eq!((e[2].0.as_str(), e[2].2.as_slice()), ("init", &b"hello"[..]));
+        assert_eq!(
+            (e[2].0.as_str(), e[2].2.as_slice()),
+            ("init", &b"hello"[..])
+        );
         assert_eq!(e[2].1, S_IFREG | 0o755);
         assert_eq!(e[3].2, b"xyz");
     }
@@ -288,7 +301,9 @@ mod tests {
         assert!(pos(&amd, "/virtio_pci.ko") < pos(&amd, "/virtio_blk.ko"));
         assert!(pos(&amd, "/libcrc32c.ko") < pos(&amd, "/xfs.ko"));
         assert!(!amd.iter().any(|m| m.ends_with("virtio_mmio.ko")));
-        assert!(modules("arm64").iter().any(|m| m.ends_with("virtio_mmio.ko")));
+        assert!(modules("arm64")
+            .iter()
+            .any(|m| m.ends_with("virtio_mmio.ko")));
     }
 
     #[test]
@@ -314,7 +329,13 @@ mod tests {
         .unwrap();
         let e = entries(&a);
         let names: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
-        for n in ["init", "bin/busybox", "modules/xfs.ko", "modules/order", "dev/console"] {
+        for n in [
+            "init",
+            "bin/busybox",
+            "modules/xfs.ko",
+            "modules/order",
+            "dev/console",
+        ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
         let order = &e.iter().find(|x| x.0 == "modules/order").unwrap().2;

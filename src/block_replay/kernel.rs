@@ -44,7 +44,8 @@ pub fn cache_root() -> PathBuf {
 }
 
 fn read_env(p: &Path) -> Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -56,9 +57,14 @@ fn read_env(p: &Path) -> Result<BTreeMap<String, String>> {
 pub fn find(arch: &str) -> Result<GuestKernel> {
     let dir = cache_root().join(arch);
     let fetch = format!("scripts/install-guest.sh {arch}");
-    let env = read_env(&dir.join("kernel.env"))
-        .with_context(|| format!("no guest kernel for {arch} in {} (run {fetch})", dir.display()))?;
-    let bb = read_env(&dir.join("busybox.env")).with_context(|| format!("no busybox (run {fetch})"))?;
+    let env = read_env(&dir.join("kernel.env")).with_context(|| {
+        format!(
+            "no guest kernel for {arch} in {} (run {fetch})",
+            dir.display()
+        )
+    })?;
+    let bb =
+        read_env(&dir.join("busybox.env")).with_context(|| format!("no busybox (run {fetch})"))?;
     let get = |m: &BTreeMap<String, String>, k: &str| {
         m.get(k)
             .cloned()

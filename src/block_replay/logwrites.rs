@@ -189,7 +189,9 @@ impl Log {
                 reason,
             };
             if pos.checked_add(ss).is_none_or(|e| e > len) {
-                return Err(bad(format!("the log ends at byte {len}, inside this entry")));
+                return Err(bad(format!(
+                    "the log ends at byte {len}, inside this entry"
+                )));
             }
             src.read_exact_at_off(&mut hdr, pos).map_err(io_err(pos))?;
             let e = Entry {
@@ -213,7 +215,10 @@ impl Log {
                         ))
                     })?
             };
-            if e.sector.checked_add(e.nr_sectors).is_none_or(|end| end.checked_mul(ss).is_none()) {
+            if e.sector
+                .checked_add(e.nr_sectors)
+                .is_none_or(|end| end.checked_mul(ss).is_none())
+            {
                 return Err(bad(format!(
                     "sector {} + {} overflows the disk's address space",
                     e.sector, e.nr_sectors
@@ -294,6 +299,7 @@ impl LogWriter {
         self.header(0, 0, FLAG_FLUSH);
     }
 
+    #[cfg(test)]
     pub fn discard(&mut self, sector: u64, nr_sectors: u64) {
         self.header(sector, nr_sectors, FLAG_DISCARD);
     }
@@ -377,7 +383,10 @@ mod tests {
         assert!(log.entries[1].is_flush() && !log.entries[1].changes_disk());
         assert!(log.entries[3].is_discard() && log.entries[3].changes_disk());
         // A discard carries no data: the next write's data is right after its header.
-        assert_eq!(log.data(bytes.as_slice(), &log.entries[4]).unwrap(), vec![3u8; 512]);
+        assert_eq!(
+            log.data(bytes.as_slice(), &log.entries[4]).unwrap(),
+            vec![3u8; 512]
+        );
         assert_eq!(log.disk_offset(&log.entries[4]), 3 * 512);
     }
 
@@ -385,7 +394,10 @@ mod tests {
     fn wrong_magic_is_not_a_log() {
         let mut b = sample();
         b[0] ^= 1;
-        assert!(matches!(Log::parse(b.as_slice()), Err(LogError::BadMagic { .. })));
+        assert!(matches!(
+            Log::parse(b.as_slice()),
+            Err(LogError::BadMagic { .. })
+        ));
     }
 
     #[test]
@@ -398,10 +410,16 @@ mod tests {
     fn an_unknown_version_or_sector_size_is_refused() {
         let mut b = sample();
         b[8] = 2;
-        assert!(matches!(Log::parse(b.as_slice()), Err(LogError::BadVersion { found: 2 })));
+        assert!(matches!(
+            Log::parse(b.as_slice()),
+            Err(LogError::BadVersion { found: 2 })
+        ));
         let mut b = sample();
         b[24..28].copy_from_slice(&100u32.to_le_bytes());
-        assert!(matches!(Log::parse(b.as_slice()), Err(LogError::BadSectorSize { found: 100 })));
+        assert!(matches!(
+            Log::parse(b.as_slice()),
+            Err(LogError::BadSectorSize { found: 100 })
+        ));
     }
 
     #[test]
@@ -418,7 +436,10 @@ mod tests {
         for cut in [b.len() - 1, b.len() - 512, 600, 512 + 100] {
             let e = Log::parse(&b[..cut]).unwrap_err();
             assert!(
-                matches!(e, LogError::BadEntry { .. } | LogError::TooManyEntries { .. }),
+                matches!(
+                    e,
+                    LogError::BadEntry { .. } | LogError::TooManyEntries { .. }
+                ),
                 "cut {cut}: {e}"
             );
         }

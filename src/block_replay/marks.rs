@@ -44,7 +44,10 @@ impl Mark {
             Kind::Issued => 1,
             Kind::Acked => 2,
         };
-        for (i, v) in [kind, self.ordinal, self.first, self.last].iter().enumerate() {
+        for (i, v) in [kind, self.ordinal, self.first, self.last]
+            .iter()
+            .enumerate()
+        {
             s[8 + 8 * i..16 + 8 * i].copy_from_slice(&v.to_le_bytes());
         }
         s
@@ -110,17 +113,41 @@ mod tests {
     fn marks_read_back_and_the_latest_wins() {
         let mut img = vec![0u8; 4096 + REGION_BYTES as usize];
         let marks = [
-            Mark { kind: Kind::Issued, ordinal: 0, first: 1, last: 1 },
-            Mark { kind: Kind::Acked, ordinal: 0, first: 1, last: 1 },
-            Mark { kind: Kind::Issued, ordinal: 1, first: 2, last: 4 },
+            Mark {
+                kind: Kind::Issued,
+                ordinal: 0,
+                first: 1,
+                last: 1,
+            },
+            Mark {
+                kind: Kind::Acked,
+                ordinal: 0,
+                first: 1,
+                last: 1,
+            },
+            Mark {
+                kind: Kind::Issued,
+                ordinal: 1,
+                first: 2,
+                last: 4,
+            },
         ];
         for (i, m) in marks.iter().enumerate() {
             let at = 4096 + i * 512;
             img[at..at + 512].copy_from_slice(&m.encode());
         }
         let k = read(img.as_slice(), 4096).unwrap();
-        assert_eq!(k, Known { issued: Some(1), acked: 1 });
-        assert_eq!(read(vec![0u8; REGION_BYTES as usize].as_slice(), 0).unwrap(), Known::default());
+        assert_eq!(
+            k,
+            Known {
+                issued: Some(1),
+                acked: 1
+            }
+        );
+        assert_eq!(
+            read(vec![0u8; REGION_BYTES as usize].as_slice(), 0).unwrap(),
+            Known::default()
+        );
     }
 
     #[test]

@@ -115,7 +115,10 @@ pub fn command_line(b: &Boot, accel: Accel) -> Result<Vec<String>> {
     a.push("-initrd".into());
     a.push(b.initrd.display().to_string());
     a.push("-append".into());
-    a.push(format!("console={console} panic=-1 quiet loglevel=1 {}", b.append));
+    a.push(format!(
+        "console={console} panic=-1 quiet loglevel=1 {}",
+        b.append
+    ));
     for (i, d) in b.disks.iter().enumerate() {
         match d {
             Disk::Logged { image, log } => {
@@ -130,7 +133,9 @@ pub fn command_line(b: &Boot, accel: Accel) -> Result<Vec<String>> {
                     log.display()
                 ));
                 a.push("-blockdev".into());
-                a.push(format!("driver=blklogwrites,file=base{i},log=logf{i},node-name=d{i}"));
+                a.push(format!(
+                    "driver=blklogwrites,file=base{i},log=logf{i},node-name=d{i}"
+                ));
             }
             Disk::ReadOnly(p) => {
                 a.push("-blockdev".into());
@@ -146,11 +151,9 @@ pub fn command_line(b: &Boot, accel: Accel) -> Result<Vec<String>> {
     Ok(a)
 }
 
-/// What a boot printed, ours only, and how it ended.
+/// What a boot printed (ours only; the whole console is written to a file) and how long it took.
 pub struct Console {
     pub lines: Vec<Line>,
-    /// The whole console, for the evidence when something went wrong.
-    pub raw: Vec<String>,
     pub seconds: f64,
 }
 
@@ -200,7 +203,11 @@ pub fn run(
     let mut lines = Vec::new();
     let mut hello = false;
     let failure = loop {
-        let deadline = if hello { limit } else { hello_within.min(limit) };
+        let deadline = if hello {
+            limit
+        } else {
+            hello_within.min(limit)
+        };
         let left = deadline.saturating_sub(started.elapsed());
         match rx.recv_timeout(left.max(Duration::from_millis(1))) {
             Ok(l) => {
@@ -234,7 +241,6 @@ pub fn run(
     match status {
         Ok(s) if s.success() => Ok(Console {
             lines,
-            raw,
             seconds: started.elapsed().as_secs_f64(),
         }),
         Ok(s) => Err(BootFailure::Other(anyhow::anyhow!(
@@ -263,7 +269,9 @@ pub fn run_any(
             Err(BootFailure::NoHello) => {
                 notes.push("KVM: no hello from the guest within 20 s; fell back to TCG".into())
             }
-            Err(BootFailure::Other(e)) => notes.push(format!("KVM failed ({e:#}); fell back to TCG")),
+            Err(BootFailure::Other(e)) => {
+                notes.push(format!("KVM failed ({e:#}); fell back to TCG"))
+            }
         }
     }
     prepare()?;
@@ -299,12 +307,23 @@ mod tests {
             memory_mib: 512,
         };
         let a = command_line(&b, Accel::Tcg).unwrap().join(" ");
-        assert!(a.starts_with("qemu-system-aarch64 -M virt -accel tcg"), "{a}");
+        assert!(
+            a.starts_with("qemu-system-aarch64 -M virt -accel tcg"),
+            "{a}"
+        );
         assert!(a.contains("console=ttyAMA0"), "{a}");
-        assert!(a.contains("driver=blklogwrites,file=base0,log=logf0,node-name=d0"), "{a}");
+        assert!(
+            a.contains("driver=blklogwrites,file=base0,log=logf0,node-name=d0"),
+            "{a}"
+        );
         assert!(a.contains("read-only=on,node-name=d1"), "{a}");
         assert!(a.contains("virtio-blk-pci,drive=d1"), "{a}");
-        let k = command_line(&Boot { arch: "amd64", ..b }, Accel::Kvm).unwrap().join(" ");
-        assert!(k.contains("-accel kvm -cpu host") && k.contains("console=ttyS0"), "{k}");
+        let k = command_line(&Boot { arch: "amd64", ..b }, Accel::Kvm)
+            .unwrap()
+            .join(" ");
+        assert!(
+            k.contains("-accel kvm -cpu host") && k.contains("console=ttyS0"),
+            "{k}"
+        );
     }
 }

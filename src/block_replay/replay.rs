@@ -85,7 +85,9 @@ impl fmt::Display for StateSpec {
 impl std::str::FromStr for StateSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<StateSpec, String> {
-        let bad = || format!("'{s}' is not a state: give a flush point (12) or one and a subset (12/0,2)");
+        let bad = || {
+            format!("'{s}' is not a state: give a flush point (12) or one and a subset (12/0,2)")
+        };
         let (k, sub) = match s.split_once('/') {
             Some((k, sub)) => (k, Some(sub)),
             None => (s, None),
@@ -159,7 +161,10 @@ pub fn plan(ep: &Epochs, seed: u64, bound: u32) -> Plan {
             }
             seen.insert(s);
         }
-        states.extend(seen.into_iter().map(|subset| StateSpec { flush: k, subset }));
+        states.extend(
+            seen.into_iter()
+                .map(|subset| StateSpec { flush: k, subset }),
+        );
     }
     Plan { states, exhaustive }
 }
@@ -197,7 +202,11 @@ pub fn content_key(log: &Log, entries: &[&Entry]) -> u64 {
     let mut last: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for e in entries {
         for s in 0..e.nr_sectors {
-            let v = if e.is_discard() { (u64::MAX, 0) } else { (e.index, s) };
+            let v = if e.is_discard() {
+                (u64::MAX, 0)
+            } else {
+                (e.index, s)
+            };
             last.insert(e.sector + s, v);
         }
     }
@@ -358,11 +367,25 @@ mod tests {
         build_image(pristine.as_slice(), b.as_slice(), &spec, 4096, &out).unwrap();
         let img = std::fs::read(&out).unwrap();
         assert_eq!(img.len(), 4096);
-        assert!(img[..512].iter().all(|&x| x == 0), "discarded after the flush");
-        assert!(img[512..1024].iter().all(|&x| x == 0), "write 1/0 not in the subset");
+        assert!(
+            img[..512].iter().all(|&x| x == 0),
+            "discarded after the flush"
+        );
+        assert!(
+            img[512..1024].iter().all(|&x| x == 0),
+            "write 1/0 not in the subset"
+        );
         assert!(img[1024..1536].iter().all(|&x| x == 3));
-        assert!("5".parse::<StateSpec>().map(|s| entries_of(&log, &ep, &s)).unwrap().is_err());
-        assert!("1/9".parse::<StateSpec>().map(|s| entries_of(&log, &ep, &s)).unwrap().is_err());
+        assert!("5"
+            .parse::<StateSpec>()
+            .map(|s| entries_of(&log, &ep, &s))
+            .unwrap()
+            .is_err());
+        assert!("1/9"
+            .parse::<StateSpec>()
+            .map(|s| entries_of(&log, &ep, &s))
+            .unwrap()
+            .is_err());
     }
 
     #[test]

@@ -23,4 +23,6 @@ pub struct CellOptions {
     pub seed_steps_only: bool,
     /// Every kill and iteration on the terminal too, not only in `autonomy.log`.
     pub verbose: bool,
+    /// Whether to run block replay where it can run (qemu-system and the guest kernel present).
+    pub block_replay: bool,
 }
