@@ -268,6 +268,7 @@ impl Sandbox {
             .args(["-c", script])
             .current_dir(self.work())
             .env("PATH", &self.path_var)
+            .env("PM_BLOCK_REPLAY", "off")
             .env_remove("GITHUB_SHA")
             .env("GIT_CEILING_DIRECTORIES", self.dir.path())
             .output()
