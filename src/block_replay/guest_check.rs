@@ -23,7 +23,7 @@ use super::logwrites::{Entry, Log};
 use super::marks;
 use super::replay::{self, Epochs};
 use crate::crash::check::{check_state, from_map, Expect};
-use crate::crash::workload::{planned_appends, Workload};
+use crate::crash::workload::{planned_appends, Appends, Workload};
 
 const STATE_IMG: &str = "/tmp/state.img";
 const LOOP: &str = "/dev/loop0";
@@ -37,6 +37,8 @@ pub fn check(p: &GuestParams) -> Result<()> {
     let ep = Epochs::of(&rlog);
     let plan = replay::plan(&ep, p.seed, p.bound);
     let appends = planned_appends(Workload::Standard, p.seed)?;
+    // A defect may live in recovery (no-checksum): the states are recovered under it too.
+    let _protocol = p.protocol.enable()?;
     say(Line::new("plan")
         .with("entries", rlog.entries.len())
         .with("flushes", rlog.flushes())
@@ -110,12 +112,7 @@ fn build(
 type Verdict = std::result::Result<u64, (&'static str, String)>;
 
 /// Mounts the state, runs WAL recovery and the checks, unmounts; the number of entries kept.
-fn check_one(
-    p: &GuestParams,
-    appends: &[Vec<(u64, Vec<u8>)>],
-    k: marks::Known,
-    probe: u64,
-) -> Verdict {
+fn check_one(p: &GuestParams, appends: &Appends, k: marks::Known, probe: u64) -> Verdict {
     let bb = |args: &[&str]| -> std::result::Result<(), (&'static str, String)> {
         let out = Command::new("/bin/busybox")
             .args(args)
@@ -155,7 +152,7 @@ fn check_one(
 }
 
 /// The WAL on the mounted state against what its marks say was issued and acknowledged.
-fn check_wal(appends: &[Vec<(u64, Vec<u8>)>], k: marks::Known, probe: u64) -> Verdict {
+fn check_wal(appends: &Appends, k: marks::Known, probe: u64) -> Verdict {
     let mut latest: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     if let Some(o) = k.issued {
         for a in appends.iter().take(o as usize + 1) {

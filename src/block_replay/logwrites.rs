@@ -20,7 +20,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 /// The superblock's magic number.
-pub const MAGIC: u64 = 0x6a73_6677_7368_72;
+pub const MAGIC: u64 = 0x006a_7366_7773_6872;
 /// The only version there is.
 pub const VERSION: u64 = 1;
 /// The entry was a flush (REQ_PREFLUSH): everything completed before it is durable.
@@ -290,7 +290,10 @@ impl LogWriter {
     /// A write of `data` (a whole number of sectors) at disk sector `sector`.
     pub fn write(&mut self, sector: u64, data: &[u8]) {
         let ss = self.sector_size as usize;
-        assert!(data.len() % ss == 0, "log writes are whole sectors");
+        assert!(
+            data.len().is_multiple_of(ss),
+            "log writes are whole sectors"
+        );
         self.header(sector, (data.len() / ss) as u64, 0);
         self.buf.extend_from_slice(data);
     }

@@ -164,9 +164,12 @@ pub fn run<S: Storage + Clone>(
     .with_context(|| format!("the {} workload failed", workload.name()))
 }
 
+/// Appends in the order issued, each its (seq, payload) entries.
+pub type Appends = Vec<Vec<(u64, Vec<u8>)>>;
+
 /// Every append the workload issues, in order: its (seq, payload) entries. Computed by running
 /// it in memory, so it is exactly what the real run issues.
-pub fn planned_appends(workload: Workload, seed: u64) -> Result<Vec<Vec<(u64, Vec<u8>)>>> {
+pub fn planned_appends(workload: Workload, seed: u64) -> Result<Appends> {
     let dir = PathBuf::from(DIR);
     let mem = MemStorage::new();
     mem.create_dir_all(&dir);
