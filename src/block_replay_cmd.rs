@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::block_replay::host::{self, Request};
-use crate::cli::ReplayStateArgs;
+use crate::block_replay::replay::StateSpec;
 
 pub fn run(req: &Request, out: Option<&Path>) -> Result<ExitCode> {
     eprintln!(
@@ -60,7 +60,13 @@ pub fn run(req: &Request, out: Option<&Path>) -> Result<ExitCode> {
     })
 }
 
-pub fn rebuild(a: &ReplayStateArgs) -> Result<ExitCode> {
-    host::rebuild(&a.pristine, &a.log, a.disk_bytes, &a.state, &a.out)?;
+pub fn rebuild(
+    pristine: &Path,
+    log: &Path,
+    disk_bytes: u64,
+    state: &StateSpec,
+    out: &Path,
+) -> Result<ExitCode> {
+    host::rebuild(pristine, log, disk_bytes, state, out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -47,7 +47,9 @@ fn main() -> ExitCode {
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(&a.to_config()),
         Command::BlockReplay(a) => block_replay_cmd::run(&a.to_request(), a.out.as_deref()),
-        Command::ReplayState(a) => block_replay_cmd::rebuild(a),
+        Command::ReplayState(a) => {
+            block_replay_cmd::rebuild(&a.pristine, &a.log, a.disk_bytes, &a.state, &a.out)
+        }
         Command::FsPackage(a) => filesystems::print_package(&a.fs),
     };
     match result {

@@ -9,23 +9,16 @@
 //! finit_module. Whatever happens, the guest powers off, so a failure ends the boot instead of
 //! hanging it.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use nix::mount::{mount, umount, MsFlags};
+use nix::mount::{mount, MsFlags};
 
 use super::console::{GuestParams, Line, Mode};
+use super::guest_env::{say, wait_for};
 use super::initramfs::{MODULE_DIR, MODULE_ORDER};
-use super::marks::{self, Kind};
-use crate::crash::workload::{self, Workload};
-
-/// Where the recorded filesystem (or a state) is mounted in the guest.
-pub const MNT: &str = "/mnt";
-/// The WAL directory inside it.
-pub const WAL_DIR: &str = "/mnt/wal";
 
 /// Whether this process is the init of a block-replay guest.
 pub fn is_guest() -> bool {
@@ -36,7 +29,7 @@ pub fn is_guest() -> bool {
 pub fn main() -> ! {
     let started = Instant::now();
     let outcome = boot().and_then(|p| match p.mode {
-        Mode::Record => record(&p),
+        Mode::Record => super::guest_record::record(&p),
         Mode::Check => super::guest_check::check(&p),
     });
     let end = match outcome {
@@ -49,11 +42,6 @@ pub fn main() -> ! {
     loop {
         std::thread::sleep(Duration::from_secs(60));
     }
-}
-
-/// Prints one of our lines on the console.
-pub fn say(l: Line) {
-    println!("{}", l.render());
 }
 
 fn boot() -> Result<GuestParams> {
@@ -99,119 +87,5 @@ fn load_modules() -> Result<()> {
             Err(e) => return Err(e).with_context(|| format!("loading module {name}")),
         }
     }
-    Ok(())
-}
-
-/// Waits for a device node to appear (devtmpfs adds it when the driver has probed the disk).
-pub fn wait_for(dev: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !Path::new(dev).exists() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{dev} did not appear within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-/// Writes marks into the marker region, each one sector, with O_DIRECT and O_DSYNC: it is on
-/// the disk (and in the block log, followed by a flush) before the workload goes on.
-struct Marker {
-    dev: File,
-    region: u64,
-    next: u64,
-    buf: Vec<u8>,
-    ordinal: u64,
-}
-
-impl Marker {
-    fn open(dev: &str, region: u64) -> Result<Marker> {
-        let dev = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(nix::libc::O_DIRECT | nix::libc::O_DSYNC)
-            .open(dev)
-            .with_context(|| format!("opening {dev} for marks"))?;
-        Ok(Marker {
-            dev,
-            region,
-            next: 0,
-            buf: vec![0u8; 2 * marks::SECTOR as usize],
-            ordinal: 0,
-        })
-    }
-
-    fn write(&mut self, m: marks::Mark) -> Result<()> {
-        anyhow::ensure!(
-            (self.next + 1) * marks::SECTOR <= marks::REGION_BYTES,
-            "the marker region is full"
-        );
-        // O_DIRECT wants a buffer aligned to the sector.
-        let at = self.buf.as_ptr().align_offset(marks::SECTOR as usize);
-        let sector = &mut self.buf[at..at + marks::SECTOR as usize];
-        sector.copy_from_slice(&m.encode());
-        self.dev
-            .write_all_at(sector, self.region + self.next * marks::SECTOR)
-            .context("writing a mark")?;
-        self.next += 1;
-        Ok(())
-    }
-
-    fn mark(&mut self, m: wal::record::Mark) -> Result<()> {
-        match m {
-            wal::record::Mark::Issued(v) => {
-                let (first, last) = (v.first().map_or(0, |e| e.0), v.last().map_or(0, |e| e.0));
-                self.write(marks::Mark {
-                    kind: Kind::Issued,
-                    ordinal: self.ordinal,
-                    first,
-                    last,
-                })
-            }
-            wal::record::Mark::Acked(last) => {
-                let ordinal = self.ordinal;
-                self.ordinal += 1;
-                self.write(marks::Mark {
-                    kind: Kind::Acked,
-                    ordinal,
-                    first: last,
-                    last,
-                })
-            }
-        }
-    }
-}
-
-/// The first boot: the standard workload with the real WAL on the real filesystem of the
-/// recorded disk, every issue and acknowledgement marked.
-fn record(p: &GuestParams) -> Result<()> {
-    let none: Option<&str> = None;
-    mount(
-        Some("/dev/vda"),
-        MNT,
-        Some(p.fs.as_str()),
-        MsFlags::empty(),
-        none,
-    )
-    .with_context(|| format!("mounting /dev/vda ({}) on {MNT}", p.fs))?;
-    std::fs::create_dir(WAL_DIR)?;
-    File::open(MNT)?.sync_all()?;
-    let mut marker = Marker::open("/dev/vda", p.fs_bytes)?;
-    let _protocol = p.protocol.enable()?;
-    let started = Instant::now();
-    workload::run(
-        Workload::Standard,
-        p.seed,
-        &wal::storage::StdStorage,
-        Path::new(WAL_DIR),
-        &mut |m| marker.mark(m),
-    )?;
-    let secs = started.elapsed().as_secs_f64();
-    umount(MNT).context("unmounting the recorded filesystem")?;
-    say(Line::new("recorded")
-        .with("appends", marker.ordinal)
-        .with("marks", marker.next)
-        .with("secs", format!("{secs:.2}")));
     Ok(())
 }

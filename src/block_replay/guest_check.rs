@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use nix::mount::{mount, umount, MsFlags};
 
 use super::console::{GuestParams, Line};
-use super::guest::{say, wait_for, MNT, WAL_DIR};
+use super::guest_env::{say, wait_for, MNT, WAL_DIR};
 use super::logwrites::{Entry, Log};
 use super::marks;
 use super::replay::{self, Epochs};

@@ -3,9 +3,9 @@
 //! The power-loss explorer of [`crate::crash`] derives crash states from a persistence model; the
 //! real filesystem's own behaviour after a power cut is argued there, not measured. Here a
 //! Debian kernel boots under qemu-system with this binary as its `/init` ([`initramfs`],
-//! [`guest`]). It runs the standard workload with the real WAL on a real ext4 or xfs whose disk
+//! [`guest`], [`guest_env`]). It runs the standard workload with the real WAL on a real ext4 or xfs whose disk
 //! QEMU's `blklogwrites` driver logs write by write ([`logwrites`]), marking every issued and
-//! acknowledged append on the same disk ([`marks`]). The host then derives every state a power
+//! acknowledged append on the same disk ([`guest_record`], [`marks`]). The host then derives every state a power
 //! cut could leave, one per flush point and subsets of each flush's epoch ([`replay`]), and a
 //! second boot of the same kernel mounts each (journal recovery by the real filesystem), runs
 //! WAL recovery and checks the acknowledged-durability oracle, R1-R5, S1 and S6
@@ -19,6 +19,8 @@
 pub mod console;
 pub mod guest;
 pub mod guest_check;
+pub mod guest_env;
+pub mod guest_record;
 pub mod host;
 pub mod initramfs;
 pub mod kernel;
