@@ -36,6 +36,7 @@ const GITHUB: &str = "needs a GitHub workflow run (the gate's GitHub path is tes
 const ROOT_QEMU: &str = "needs root; the full matrix's prerequisites are installed by .ci/run";
 const TEMPLATE: &str = "is a template with a placeholder for the reader to fill in";
 const BENCHMARK: &str = "is a benchmark of docs/performance.md (a 1 GiB log, release builds, cross builds); its numbers come from running it";
+const GUEST: &str = "boots a Debian kernel under qemu-system (root, the kernel package, tens of seconds): tests/block_replay.rs runs block replay for real where it can";
 const CARGO: &str =
     "is a cargo or fuzzing command: .ci/run runs the tests, the defects build and the fuzzing";
 
@@ -90,6 +91,13 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("qemu-aarch64-static $B crash-explore --workload appends --appends 10 --seed 1 --repeat 50", Skip(BENCHMARK)),
     ("apt-get install time", Skip(BENCHMARK)),
     ("cargo test --test gate_github -- --ignored --nocapture gate_download_cost", Skip(CARGO)),
+    ("scripts/install-guest.sh amd64", Skip(GUEST)),
+    ("scripts/install-guest.sh arm64", Skip(GUEST)),
+    ("portability-matrix block-replay --fs ext4 --seed 1 --keep /tmp/br", Skip(GUEST)),
+    ("portability-matrix replay-state --pristine /tmp/br/pristine.log --log /tmp/br/record.log --disk-bytes 68157440 --state 10 --out /tmp/state.img", Skip(GUEST)),
+    ("/usr/bin/time -v portability-matrix block-replay --fs ext4 --seed 1 --no-kvm", Skip(BENCHMARK)),
+    ("scripts/cross-build.sh arm64", Skip(BENCHMARK)),
+    ("/usr/bin/time -v portability-matrix block-replay --arch arm64 --fs xfs --seed 1 --guest-bin target/cross/arm64/portability-matrix", Skip(BENCHMARK)),
 ];
 
 /// One ```sh block: where it is and its commands, continuation lines joined.
