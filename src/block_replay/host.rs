@@ -63,7 +63,22 @@ pub fn run(req: &Request) -> BlockReplay {
         Ok(p) => p,
         Err(why) => return BlockReplay::skip(format!("{why:#}")),
     };
-    match replay(req, prepared) {
+    let (dir, _tmp) = match workdir(req) {
+        Ok(d) => d,
+        Err(e) => return BlockReplay::skip(format!("no work directory: {e:#}")),
+    };
+    let outcome = replay(req, prepared, &dir);
+    // The guest's consoles go beside the evidence whatever happened: they are small, and the
+    // work directory may be temporary.
+    if let Some(e) = &req.evidence_dir {
+        let dest = e.join("block_replay");
+        for c in ["console-record.txt", "console-check.txt"] {
+            if dir.join(c).is_file() && std::fs::create_dir_all(&dest).is_ok() {
+                let _ = std::fs::copy(dir.join(c), dest.join(c));
+            }
+        }
+    }
+    match outcome {
         Ok(r) => r,
         Err(e) => BlockReplay {
             status: "FAIL",
@@ -95,12 +110,12 @@ fn prerequisites(req: &Request) -> Result<Prepared> {
             qemu::system_package(arch)
         );
     }
+    if !matches!(req.fs.as_str(), "ext4" | "xfs") {
+        bail!("block replay knows ext4 and xfs only, not {}", req.fs);
+    }
     let mkfs = format!("mkfs.{}", req.fs);
     if !on_path(&mkfs) {
         bail!("{mkfs} is not installed");
-    }
-    if !matches!(req.fs.as_str(), "ext4" | "xfs") {
-        bail!("block replay knows ext4 and xfs only, not {}", req.fs);
     }
     let kernel = kernel::find(arch)?;
     let guest_bin = guest_binary(req)?;
@@ -208,9 +223,9 @@ fn sha256(p: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn replay(req: &Request, pre: Prepared) -> Result<BlockReplay> {
+fn replay(req: &Request, pre: Prepared, dir: &Path) -> Result<BlockReplay> {
     let started = Instant::now();
-    let (dir, _tmp) = workdir(req)?;
+    let dir = dir.to_path_buf();
     let fs_bytes = fs_bytes(&req.fs);
     let disk_bytes = fs_bytes + marks::REGION_BYTES;
     let img = dir.join("pristine.img");

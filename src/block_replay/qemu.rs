@@ -243,11 +243,27 @@ pub fn run(
             lines,
             seconds: started.elapsed().as_secs_f64(),
         }),
-        Ok(s) => Err(BootFailure::Other(anyhow::anyhow!(
-            "{} exited with {s}; its console is in {}",
-            argv[0],
-            console_log.display()
-        ))),
+        Ok(s) => {
+            // qemu's own last words say more than its exit status.
+            let said: Vec<&str> = raw
+                .iter()
+                .filter_map(|l| l.strip_prefix("qemu: "))
+                .collect();
+            let last = said
+                .iter()
+                .rev()
+                .take(2)
+                .rev()
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" / ");
+            Err(BootFailure::Other(anyhow::anyhow!(
+                "{} exited with {s}{}{}",
+                argv[0],
+                if last.is_empty() { "" } else { ": " },
+                last
+            )))
+        }
         Err(e) => Err(BootFailure::Other(e.into())),
     }
 }
@@ -282,7 +298,10 @@ pub fn run_any(
             limit.as_secs(),
             console_log.display()
         ),
-        Err(BootFailure::Other(e)) => Err(e),
+        Err(BootFailure::Other(e)) => Err(e.context(format!(
+            "the guest's console is in {}",
+            console_log.display()
+        ))),
     }
 }
 
