@@ -365,7 +365,9 @@ fn xfs_cell_runs_on_a_provisioned_loop_filesystem() {
     std::fs::create_dir_all(&bins).unwrap();
     std::os::unix::fs::symlink(BIN, bins.join("portability-matrix")).unwrap();
     let tree = r.path("bins");
+    // The minimum of crash testing that certifies (src/coverage.rs): 3 would be FAIL.
     r.set("PM_FS", "xfs")
+        .set("PM_ITERATIONS", "10")
         .set("PM_SEED", "11")
         .set("PM_DRIVER", BIN)
         .set("PM_BINARIES", tree.to_str().unwrap());
@@ -412,7 +414,9 @@ fn arm64_cell_runs_under_qemu_through_binfmt_misc() {
     let Some((mut r, fs)) = cell_runner(cross.to_str().unwrap()) else {
         return;
     };
-    r.set("PM_ARCH", "arm64").set("PM_SEED", "12");
+    r.set("PM_ARCH", "arm64")
+        .set("PM_ITERATIONS", "10")
+        .set("PM_SEED", "12");
     let run = r.run("run-cell.sh");
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(run.out("status"), "PASS");
