@@ -26,7 +26,16 @@ fn harness_json(args: &[&str]) -> (i32, Value, String) {
 
 #[test]
 fn kill_runs_kill_a_real_writer_and_find_every_acknowledged_entry() {
-    let (c, r, out) = harness_json(&["--fault", "kill", "--kills", "12", "--seed", "3"]);
+    // --verbose: a line per kill (without it, one updating progress line).
+    let (c, r, out) = harness_json(&[
+        "--fault",
+        "kill",
+        "--kills",
+        "12",
+        "--seed",
+        "3",
+        "--verbose",
+    ]);
     assert_eq!(c, 0, "{out}");
     let k = &r["kill_runs"];
     assert_eq!(k["kills"], 12, "{out}");
