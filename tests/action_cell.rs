@@ -97,6 +97,14 @@ fn native_cell_on_the_temp_dirs_filesystem_passes_and_reports_its_seed() {
     assert!(run.summary.contains("**PASS**"), "{}", run.summary);
     assert!(run.summary.contains("`424242`"), "{}", run.summary);
     assert!(run.summary.contains("10/10"), "{}", run.summary);
+    // The tests run cells with block replay off: the summary says it was skipped, and why.
+    assert!(
+        run.summary.contains(
+            "Block replay: SKIP: not requested (--block-replay off or PM_BLOCK_REPLAY=off)"
+        ),
+        "{}",
+        run.summary
+    );
 }
 
 #[test]
