@@ -1,28 +1,46 @@
 #!/usr/bin/env bash
 # Installs what block replay needs to boot a real kernel of one architecture under QEMU, without
-# installing that kernel on the host: qemu-system for the architecture, and Debian's cloud kernel
+# installing that kernel on the host: qemu-system for the architecture, and a Debian kernel
 # package for it, downloaded with `apt-get download`, extracted with `dpkg -x` and cached in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/portability-matrix/guest/<arch>/
 # with a file `kernel.env` naming the package, its version, and the sha256 of the .deb and of
 # vmlinuz: the evidence records them. Beside it, busybox-static of the same architecture
 # (`busybox`), likewise downloaded and extracted, never installed: the guest's loop devices are
-# set up with its losetup. The cloud flavour is the smallest Debian kernel that
-# builds virtio and xfs (as modules) and ext4 (built in).
+# set up with its losetup.
+#
+# amd64 and arm64 take Debian 12's cloud kernel (the smallest that builds virtio and xfs as
+# modules and ext4 in; arm64 through `dpkg --add-architecture`). s390x takes Debian 13's kernel
+# (Debian 12 has none that boots under qemu-system-s390x here), read from trixie's package lists
+# kept in the cache, so the machine's own apt setup is not touched.
 #
 # The kernel's ABI number is looked up through the metapackage (`apt-cache depends
 # linux-image-cloud-<arch>`); never glob the package name, `apt-get download linux-image-6.1.0-*`
-# fetches every flavour. Idempotent: a cache whose .deb still has the recorded sha256 is kept.
+# fetches every flavour. When the archive does not have the metapackage's choice yet (a 404),
+# the other kernel packages of that flavour are tried, newest first. Idempotent: a cache whose
+# .deb still has the recorded sha256 is kept.
 #
-# Usage: scripts/install-guest.sh ARCH      (amd64 or arm64)
+# Usage: scripts/install-guest.sh ARCH      (amd64, arm64 or s390x)
 #        GUEST_CACHE=DIR overrides the cache root; APT_UPDATE=no skips `apt-get update`.
 set -euo pipefail
 
 ARCH=${1:-}
 say() { echo "install-guest: $*" >&2; }
+root=${GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portability-matrix/guest}
+APT=()     # extra options for apt-get and apt-cache (the trixie lists for s390x)
+FOREIGN=1  # a foreign architecture of the machine's own apt (dpkg --add-architecture)
 case $ARCH in
-  amd64) QEMU_PKG=qemu-system-x86; QEMU_BIN=qemu-system-x86_64 ;;
-  arm64) QEMU_PKG=qemu-system-arm; QEMU_BIN=qemu-system-aarch64 ;;
-  *) say "usage: $0 amd64|arm64 (riscv64 and s390x guests are not supported yet)"; exit 2 ;;
+  amd64) QEMU_PKG=qemu-system-x86; QEMU_BIN=qemu-system-x86_64; FLAVOUR=cloud-amd64 ;;
+  arm64) QEMU_PKG=qemu-system-arm; QEMU_BIN=qemu-system-aarch64; FLAVOUR=cloud-arm64 ;;
+  s390x)
+    QEMU_PKG=qemu-system-misc; QEMU_BIN=qemu-system-s390x; FLAVOUR=s390x; FOREIGN=0
+    lists=$root/apt-trixie
+    mkdir -p "$lists/lists/partial" "$lists/cache/archives/partial"
+    echo "deb [arch=$ARCH] http://deb.debian.org/debian trixie main" >"$lists/sources.list"
+    APT=(-o "Dir::Etc::sourcelist=$lists/sources.list" -o Dir::Etc::sourceparts=/dev/null
+      -o "Dir::State::lists=$lists/lists" -o "Dir::Cache=$lists/cache"
+      -o "APT::Architectures::=$ARCH" -o Debug::NoLocking=1)
+    ;;
+  *) say "usage: $0 amd64|arm64|s390x (riscv64 guests are not supported yet)"; exit 2 ;;
 esac
 
 sudo=""
@@ -52,76 +70,103 @@ apt_install() {
     "${missing[@]}" >/dev/null
 }
 
-# 1. The emulator, and the tools that make and inspect the guest's disks. (The initramfs is
-#    written by the binary itself; cpio is only for looking inside one.)
-apt_install "$QEMU_PKG" qemu-utils cpio xfsprogs e2fsprogs
+# 1. The emulator, and the tools that make and inspect the guest's disks (xz: Debian 13's
+#    modules are compressed; the initramfs holds them uncompressed).
+apt_install "$QEMU_PKG" qemu-utils cpio xfsprogs e2fsprogs xz-utils
 command -v "$QEMU_BIN" >/dev/null || { say "$QEMU_BIN missing after installing $QEMU_PKG"; exit 1; }
 
-# 2. The kernel package of that architecture, from Debian's archive.
-if [[ $ARCH != "$(dpkg --print-architecture)" ]] &&
-  ! dpkg --print-foreign-architectures | grep -qx "$ARCH"; then
-  say "dpkg --add-architecture $ARCH"
-  $sudo dpkg --add-architecture "$ARCH"
-  apt_updated=0
-  apt_update
-fi
+# 2. The package lists that have the kernel.
 QUAL=""
-[[ $ARCH != "$(dpkg --print-architecture)" ]] && QUAL=":$ARCH"
-
-meta="linux-image-cloud-$ARCH"
-find_pkg() {
-  apt-cache depends "$meta$QUAL" 2>/dev/null |
-    sed -n "s/^ *Depends: \(linux-image-[0-9][^:]*-cloud-$ARCH\)\(:$ARCH\)\?$/\1/p" | head -n1
-}
-pkg=$(find_pkg)
-if [[ -z $pkg ]]; then
-  apt_update
-  pkg=$(find_pkg)
+if ((FOREIGN)); then
+  if [[ $ARCH != "$(dpkg --print-architecture)" ]]; then
+    QUAL=":$ARCH"
+    if ! dpkg --print-foreign-architectures | grep -qx "$ARCH"; then
+      say "dpkg --add-architecture $ARCH"
+      $sudo dpkg --add-architecture "$ARCH"
+      apt_updated=0
+      apt_update
+    fi
+  fi
+else
+  QUAL=":$ARCH"
+  if [[ ${APT_UPDATE:-auto} != no ]] || ! ls "$lists/lists"/*Packages* >/dev/null 2>&1; then
+    say "apt-get update (trixie's $ARCH lists, in $lists)"
+    apt-get "${APT[@]}" update -qq
+  fi
 fi
-[[ -n $pkg ]] || { say "apt-cache depends $meta$QUAL names no kernel package"; exit 1; }
-version=$(apt-cache show "$pkg$QUAL" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
-[[ -n $version ]] || { say "apt-cache show $pkg$QUAL gives no version"; exit 1; }
+
+meta="linux-image-$FLAVOUR"
+# Kernel packages of the flavour: the metapackage's choice first, then the others, newest first.
+candidates() {
+  apt-cache "${APT[@]}" depends "$meta$QUAL" 2>/dev/null |
+    sed -n "s/^ *Depends: \(linux-image-[0-9][^:]*-$FLAVOUR\)\(:$ARCH\)\?$/\1/p" | head -n1
+  apt-cache "${APT[@]}" search --names-only "^linux-image-[0-9].*-$FLAVOUR\$" 2>/dev/null |
+    cut -d' ' -f1 | grep -v -- '-unsigned$' | sort -rV
+}
+mapfile -t pkgs < <(candidates | awk '!seen[$0]++')
+if ((${#pkgs[@]} == 0)) && ((FOREIGN)); then
+  apt_update
+  mapfile -t pkgs < <(candidates | awk '!seen[$0]++')
+fi
+((${#pkgs[@]})) || { say "apt-cache depends $meta$QUAL names no kernel package"; exit 1; }
+version_of() { apt-cache "${APT[@]}" show "$1$QUAL" 2>/dev/null | sed -n 's/^Version: //p' | head -n1; }
 
 # busybox-static of the guest's architecture, extracted into DIR/busybox (recorded in busybox.env).
 fetch_busybox() {
   local d=$1 bdeb bver
-  bver=$(apt-cache show "busybox-static$QUAL" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+  bver=$(version_of busybox-static)
   [[ -n $bver ]] || { say "apt-cache show busybox-static$QUAL gives no version"; exit 1; }
   mkdir -p "$d/bb"
-  (cd "$d/bb" && apt-get download -q "busybox-static$QUAL=$bver" >/dev/null)
+  chmod 755 "$d/bb"
+  (cd "$d/bb" && apt-get "${APT[@]}" download -q "busybox-static$QUAL=$bver" >/dev/null)
   bdeb=$(cd "$d/bb" && ls -- *.deb)
   dpkg -x "$d/bb/$bdeb" "$d/bb/root"
-  cp "$d/bb/root/bin/busybox" "$d/busybox"
+  if [[ -f $d/bb/root/bin/busybox ]]; then cp "$d/bb/root/bin/busybox" "$d/busybox"; else cp "$d/bb/root/usr/bin/busybox" "$d/busybox"; fi
   printf 'BUSYBOX_VERSION=%s\nBUSYBOX_SHA256=%s\n' "$bver" "$(sha256sum "$d/busybox" | cut -d' ' -f1)" >"$d/busybox.env"
   rm -rf "$d/bb"
 }
 
-root=${GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portability-matrix/guest}
 dir=$root/$ARCH
 env_file=$dir/kernel.env
 if [[ -f $env_file ]]; then
   # shellcheck disable=SC1090
-  cached_pkg=$(. "$env_file"; echo "$KERNEL_PACKAGE $KERNEL_VERSION $KERNEL_DEB_SHA256 $KERNEL_DEB")
-  read -r c_pkg c_ver c_sha c_deb <<<"$cached_pkg"
-  if [[ $c_pkg == "$pkg" && $c_ver == "$version" && -f $dir/$c_deb ]] &&
-    [[ $(sha256sum "$dir/$c_deb" | cut -d' ' -f1) == "$c_sha" && -d $dir/root/lib/modules ]]; then
-    [[ -x $dir/busybox ]] || fetch_busybox "$dir"
-    say "$ARCH: $pkg $version cached in $dir"
-    exit 0
-  fi
+  cached=$(. "$env_file"; echo "$KERNEL_PACKAGE $KERNEL_VERSION $KERNEL_DEB_SHA256 $KERNEL_DEB $KERNEL_MODULES")
+  read -r c_pkg c_ver c_sha c_deb c_mod <<<"$cached"
+  for pkg in "${pkgs[@]}"; do
+    if [[ $c_pkg == "$pkg" && $c_ver == "$(version_of "$pkg")" && -f $dir/$c_deb && -d $dir/$c_mod ]] &&
+      [[ $(sha256sum "$dir/$c_deb" | cut -d' ' -f1) == "$c_sha" ]]; then
+      [[ -x $dir/busybox ]] || fetch_busybox "$dir"
+      say "$ARCH: $pkg $c_ver cached in $dir"
+      exit 0
+    fi
+  done
 fi
 
-say "$ARCH: fetching $pkg $version"
 rm -rf "$dir.new"
 mkdir -p "$dir.new"
 chmod 755 "$dir.new"
-(cd "$dir.new" && apt-get download -q "$pkg$QUAL=$version" >/dev/null)
+pkg="" version=""
+for p in "${pkgs[@]}"; do
+  v=$(version_of "$p")
+  [[ -n $v ]] || continue
+  say "$ARCH: fetching $p $v"
+  if (cd "$dir.new" && apt-get "${APT[@]}" download -q "$p$QUAL=$v" >/dev/null 2>&1); then
+    pkg=$p version=$v
+    break
+  fi
+  say "$ARCH: $p $v is not in the archive yet; trying the next"
+done
+[[ -n $pkg ]] || { say "$ARCH: no kernel package of ${pkgs[*]} could be downloaded"; exit 1; }
 deb=$(cd "$dir.new" && ls -- *.deb)
 [[ $(wc -w <<<"$deb") -eq 1 ]] || { say "expected one .deb, got: $deb"; exit 1; }
 dpkg -x "$dir.new/$deb" "$dir.new/root"
 vmlinuz=$(cd "$dir.new/root/boot" && ls vmlinuz-*)
 kver=${vmlinuz#vmlinuz-}
-[[ -d $dir.new/root/lib/modules/$kver ]] || { say "no modules for $kver in $deb"; exit 1; }
+modules=""
+for m in lib/modules usr/lib/modules; do
+  [[ -d $dir.new/root/$m/$kver ]] && modules=root/$m/$kver
+done
+[[ -n $modules ]] || { say "no modules for $kver in $deb"; exit 1; }
 cat >"$dir.new/kernel.env" <<EOF
 KERNEL_ARCH=$ARCH
 KERNEL_PACKAGE=$pkg
@@ -131,7 +176,7 @@ KERNEL_DEB=$deb
 KERNEL_DEB_SHA256=$(sha256sum "$dir.new/$deb" | cut -d' ' -f1)
 KERNEL_VMLINUZ=root/boot/$vmlinuz
 KERNEL_VMLINUZ_SHA256=$(sha256sum "$dir.new/root/boot/$vmlinuz" | cut -d' ' -f1)
-KERNEL_MODULES=root/lib/modules/$kver
+KERNEL_MODULES=$modules
 EOF
 fetch_busybox "$dir.new"
 rm -rf "$dir"

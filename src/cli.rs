@@ -118,6 +118,8 @@ pub struct BlockReplayArgs {
 pub enum GuestArch {
     Amd64,
     Arm64,
+    /// Big-endian; Debian 13's kernel (scripts/install-guest.sh s390x), always TCG here.
+    S390x,
 }
 
 /// A filesystem block replay can make and mount in the guest.
@@ -132,6 +134,7 @@ impl BlockReplayArgs {
         let arch = match self.arch {
             Some(GuestArch::Amd64) => "amd64",
             Some(GuestArch::Arm64) => "arm64",
+            Some(GuestArch::S390x) => "s390x",
             None => crate::platform::arch(),
         };
         crate::block_replay::host::Request {

@@ -102,7 +102,7 @@ fn on_path(bin: &str) -> bool {
 fn prerequisites(req: &Request) -> Result<Prepared> {
     let arch = req.arch.as_str();
     let Some(q) = qemu::system_binary(arch) else {
-        bail!("no block-replay guest for {arch} yet (amd64 and arm64 only)");
+        bail!("no block-replay guest for {arch} yet (amd64, arm64 and s390x only)");
     };
     if !on_path(q) {
         bail!(

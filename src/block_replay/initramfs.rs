@@ -19,8 +19,9 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// The modules a guest loads, in this order (each after what it depends on), as paths under
-/// `lib/modules/<release>/kernel/`. ext4 is built into Debian's cloud kernels; xfs, virtio and
-/// loop are modules.
+/// `lib/modules/<release>/kernel/`. What a kernel builds in (its `modules.builtin`) is left out:
+/// Debian 12's cloud kernels build ext4 in and virtio as modules, Debian 13's s390x kernel the
+/// reverse. A module may come compressed (`.ko.xz`, Debian 13); it is put in uncompressed.
 pub fn modules(arch: &str) -> Vec<&'static str> {
     let mut m = vec![
         "drivers/virtio/virtio_ring.ko",
@@ -35,10 +36,43 @@ pub fn modules(arch: &str) -> Vec<&'static str> {
     m.extend([
         "drivers/block/virtio_blk.ko",
         "drivers/block/loop.ko",
+        "crypto/crc32c_generic.ko",
+        "lib/crc16.ko",
+        "fs/mbcache.ko",
+        "fs/jbd2/jbd2.ko",
+        "fs/ext4/ext4.ko",
         "lib/libcrc32c.ko",
         "fs/xfs/xfs.ko",
     ]);
     m
+}
+
+/// A module's bytes, uncompressed; `None` when the kernel builds it in.
+fn module_bytes(root: &Path, builtin: &str, m: &str) -> Result<Option<Vec<u8>>> {
+    let plain = root.join("kernel").join(m);
+    if plain.is_file() {
+        return std::fs::read(&plain)
+            .map(Some)
+            .with_context(|| format!("cannot read {}", plain.display()));
+    }
+    let xz = root.join("kernel").join(format!("{m}.xz"));
+    if xz.is_file() {
+        let out = Command::new("xz")
+            .arg("-dc")
+            .arg(&xz)
+            .output()
+            .with_context(|| format!("cannot run xz to decompress {}", xz.display()))?;
+        anyhow::ensure!(out.status.success(), "xz -dc {} failed", xz.display());
+        return Ok(Some(out.stdout));
+    }
+    let key = format!("kernel/{m}");
+    if builtin.lines().any(|l| l.trim() == key) {
+        return Ok(None);
+    }
+    bail!(
+        "the kernel has no module {m} (neither {} nor .xz) and does not build it in",
+        plain.display()
+    )
 }
 
 /// Where the guest finds its modules, in load order.
@@ -132,14 +166,18 @@ pub fn build(c: &Contents) -> Result<Vec<u8>> {
     let mut files: BTreeMap<String, (u32, Vec<u8>)> = BTreeMap::new();
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
     let mut order = String::new();
+    let builtin =
+        std::fs::read_to_string(c.modules_root.join("modules.builtin")).unwrap_or_default();
     for m in modules(c.arch) {
-        let src = c.modules_root.join("kernel").join(m);
+        let Some(bytes) = module_bytes(c.modules_root, &builtin, m)? else {
+            continue;
+        };
         let name = Path::new(m)
             .file_name()
             .expect("a file name")
             .to_string_lossy()
             .into_owned();
-        files.insert(format!("{MODULE_DIR}/{name}"), (0o644, read(&src)?));
+        files.insert(format!("{MODULE_DIR}/{name}"), (0o644, bytes));
         order.push_str(&name);
         order.push('\n');
     }
@@ -313,8 +351,16 @@ mod tests {
         for m in modules("amd64") {
             let p = root.join("kernel").join(m);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            if m.contains("ext4") || m.contains("jbd2") {
+                continue; // built in, as in Debian 12's cloud kernels
+            }
             std::fs::write(&p, m.as_bytes()).unwrap();
         }
+        std::fs::write(
+            root.join("modules.builtin"),
+            "kernel/fs/ext4/ext4.ko\nkernel/fs/jbd2/jbd2.ko\n",
+        )
+        .unwrap();
         let bb = d.path().join("busybox");
         std::fs::write(&bb, b"bb").unwrap();
         let init = d.path().join("init");
@@ -338,8 +384,23 @@ mod tests {
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
+        assert!(
+            !names.contains(&"modules/ext4.ko"),
+            "a built-in module is not loaded"
+        );
         let order = &e.iter().find(|x| x.0 == "modules/order").unwrap().2;
         assert!(String::from_utf8_lossy(order).starts_with("virtio_ring.ko\nvirtio.ko\n"));
+    }
+
+    #[test]
+    fn a_module_the_kernel_neither_has_nor_builds_in_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let e = module_bytes(d.path(), "", "fs/xfs/xfs.ko").unwrap_err();
+        assert!(e.to_string().contains("has no module fs/xfs/xfs.ko"), "{e}");
+        let builtin = "kernel/fs/xfs/xfs.ko\n";
+        assert!(module_bytes(d.path(), builtin, "fs/xfs/xfs.ko")
+            .unwrap()
+            .is_none());
     }
 
     #[test]

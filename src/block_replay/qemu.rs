@@ -37,6 +37,7 @@ pub fn system_binary(arch: &str) -> Option<&'static str> {
     match arch {
         "amd64" => Some("qemu-system-x86_64"),
         "arm64" => Some("qemu-system-aarch64"),
+        "s390x" => Some("qemu-system-s390x"),
         _ => None,
     }
 }
@@ -45,6 +46,7 @@ pub fn system_binary(arch: &str) -> Option<&'static str> {
 pub fn system_package(arch: &str) -> &'static str {
     match arch {
         "arm64" => "qemu-system-arm",
+        "s390x" => "qemu-system-misc",
         _ => "qemu-system-x86",
     }
 }
@@ -81,14 +83,15 @@ pub struct Boot<'a> {
 pub fn command_line(b: &Boot, accel: Accel) -> Result<Vec<String>> {
     let bin = system_binary(b.arch).with_context(|| format!("no guest for {}", b.arch))?;
     let mut a: Vec<String> = vec![bin.into()];
-    let (console, machine): (&str, &[&str]) = match b.arch {
-        "amd64" => ("ttyS0", &[]),
-        _ => ("ttyAMA0", &["-M", "virt"]),
+    let (console, machine, blk): (&str, &[&str], &str) = match b.arch {
+        "amd64" => ("ttyS0", &[], "virtio-blk-pci"),
+        "s390x" => ("ttysclp0", &["-M", "s390-ccw-virtio"], "virtio-blk-ccw"),
+        _ => ("ttyAMA0", &["-M", "virt"], "virtio-blk-pci"),
     };
     a.extend(machine.iter().map(|s| s.to_string()));
     match (accel, b.arch) {
         (Accel::Kvm, _) => a.extend(["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()]),
-        (Accel::Tcg, "amd64") => a.extend(["-accel".into(), "tcg".into()]),
+        (Accel::Tcg, "amd64" | "s390x") => a.extend(["-accel".into(), "tcg".into()]),
         (Accel::Tcg, _) => a.extend([
             "-accel".into(),
             "tcg".into(),
@@ -146,7 +149,7 @@ pub fn command_line(b: &Boot, accel: Accel) -> Result<Vec<String>> {
             }
         }
         a.push("-device".into());
-        a.push(format!("virtio-blk-pci,drive=d{i}"));
+        a.push(format!("{blk},drive=d{i}"));
     }
     Ok(a)
 }
@@ -337,6 +340,25 @@ mod tests {
         );
         assert!(a.contains("read-only=on,node-name=d1"), "{a}");
         assert!(a.contains("virtio-blk-pci,drive=d1"), "{a}");
+        let s = command_line(
+            &Boot {
+                arch: "s390x",
+                append: String::new(),
+                disks: vec![Disk::ReadOnly(Path::new("/d/record.log"))],
+                ..b
+            },
+            Accel::Tcg,
+        )
+        .unwrap()
+        .join(" ");
+        assert!(
+            s.starts_with("qemu-system-s390x -M s390-ccw-virtio -accel tcg -m"),
+            "{s}"
+        );
+        assert!(
+            s.contains("console=ttysclp0") && s.contains("virtio-blk-ccw,drive=d0"),
+            "{s}"
+        );
         let k = command_line(&Boot { arch: "amd64", ..b }, Accel::Kvm)
             .unwrap()
             .join(" ");
