@@ -23,6 +23,15 @@ pub fn run(req: &Request, out: Option<&Path>) -> Result<ExitCode> {
         std::fs::write(p, &json).with_context(|| format!("cannot write {}", p.display()))?;
     }
     if let Some(r) = &section.run {
+        if r.check_arch != r.guest_arch {
+            println!(
+                "recorded by the {} guest, checked by the {} guest ({}, {})",
+                r.guest_arch,
+                r.check_arch,
+                r.check_kernel.as_ref().map_or("?", |k| k.package.as_str()),
+                r.check_accelerator
+            );
+        }
         println!(
             "block replay {}/{} on {} ({}): {} entries, {} flushes, {} states replayed, {} distinct checked, {} violation(s) in {:.1} s (record {:.1} s, check {:.1} s, {:.1} states/s)",
             r.guest_arch,

@@ -105,6 +105,10 @@ pub struct BlockReplayArgs {
     /// target/cross/<arch>/portability-matrix).
     #[arg(long, env = "PM_GUEST_BIN")]
     pub guest_bin: Option<PathBuf>,
+    /// Check the replayed states in a guest of this architecture instead of --arch's: the
+    /// states a writer of one byte order left, recovered by a reader of the other.
+    #[arg(long, value_enum)]
+    pub check_arch: Option<GuestArch>,
     /// Never try KVM, even where /dev/kvm opens.
     #[arg(long)]
     pub no_kvm: bool,
@@ -122,6 +126,17 @@ pub enum GuestArch {
     S390x,
 }
 
+impl GuestArch {
+    /// Its Debian name.
+    pub fn name(self) -> &'static str {
+        match self {
+            GuestArch::Amd64 => "amd64",
+            GuestArch::Arm64 => "arm64",
+            GuestArch::S390x => "s390x",
+        }
+    }
+}
+
 /// A filesystem block replay can make and mount in the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GuestFs {
@@ -131,12 +146,7 @@ pub enum GuestFs {
 
 impl BlockReplayArgs {
     pub fn to_request(&self) -> crate::block_replay::host::Request {
-        let arch = match self.arch {
-            Some(GuestArch::Amd64) => "amd64",
-            Some(GuestArch::Arm64) => "arm64",
-            Some(GuestArch::S390x) => "s390x",
-            None => crate::platform::arch(),
-        };
+        let arch = self.arch.map_or(crate::platform::arch(), GuestArch::name);
         crate::block_replay::host::Request {
             arch: arch.into(),
             fs: match self.fs {
@@ -149,6 +159,7 @@ impl BlockReplayArgs {
             subset_bound: self.subsets,
             keep: self.keep.clone(),
             guest_bin: self.guest_bin.clone(),
+            check_arch: self.check_arch.map(|a| a.name().to_string()),
             try_kvm: !self.no_kvm,
             evidence_dir: None,
         }

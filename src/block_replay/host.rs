@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::console::{GuestParams, Line, Mode};
-use super::initramfs::{self, Contents};
-use super::kernel::{self, GuestKernel};
+use super::guest_image::{on_path, Guest};
 use super::logwrites::{image_as_log, Log};
 use super::marks;
 use super::qemu::{self, Boot, Disk};
@@ -37,6 +36,8 @@ pub struct Request {
     pub keep: Option<PathBuf>,
     /// The binary that becomes the guest's /init; default: this one, or the cross-built one.
     pub guest_bin: Option<PathBuf>,
+    /// Check the states in a guest of this architecture instead (another byte order, say).
+    pub check_arch: Option<String>,
     pub try_kvm: bool,
     /// Logs at most this large are copied here, beside the evidence.
     pub evidence_dir: Option<PathBuf>,
@@ -88,28 +89,8 @@ pub fn run(req: &Request) -> BlockReplay {
     }
 }
 
-struct Prepared {
-    kernel: GuestKernel,
-    guest_bin: PathBuf,
-}
-
-fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-}
-
 /// What must be here before anything runs; the error is the SKIP reason.
-fn prerequisites(req: &Request) -> Result<Prepared> {
-    let arch = req.arch.as_str();
-    let Some(q) = qemu::system_binary(arch) else {
-        bail!("no block-replay guest for {arch} yet (amd64, arm64 and s390x only)");
-    };
-    if !on_path(q) {
-        bail!(
-            "{q} is not installed (scripts/install-guest.sh {arch} installs {})",
-            qemu::system_package(arch)
-        );
-    }
+fn prerequisites(req: &Request) -> Result<(Guest, Option<Guest>)> {
     if !matches!(req.fs.as_str(), "ext4" | "xfs") {
         bail!("block replay knows ext4 and xfs only, not {}", req.fs);
     }
@@ -117,40 +98,12 @@ fn prerequisites(req: &Request) -> Result<Prepared> {
     if !on_path(&mkfs) {
         bail!("{mkfs} is not installed");
     }
-    let kernel = kernel::find(arch)?;
-    let guest_bin = guest_binary(req)?;
-    Ok(Prepared { kernel, guest_bin })
-}
-
-/// The binary for the guest: given, this one when it is of the guest's architecture, or the
-/// cross-built one.
-fn guest_binary(req: &Request) -> Result<PathBuf> {
-    if let Some(b) = req
-        .guest_bin
-        .clone()
-        .or_else(|| std::env::var_os("PM_GUEST_BIN").map(PathBuf::from))
-    {
-        anyhow::ensure!(
-            b.is_file(),
-            "the guest binary {} does not exist",
-            b.display()
-        );
-        return Ok(b);
-    }
-    if req.arch == crate::platform::arch() {
-        return std::env::current_exe().context("cannot find this binary");
-    }
-    let cross = PathBuf::from("target/cross")
-        .join(&req.arch)
-        .join("portability-matrix");
-    if cross.is_file() {
-        return Ok(cross);
-    }
-    bail!(
-        "no {} binary for the guest: build one with scripts/cross-build.sh {} or pass --guest-bin",
-        req.arch,
-        req.arch
-    )
+    let record = Guest::prepare(&req.arch, req.guest_bin.as_deref())?;
+    let check = match &req.check_arch {
+        Some(a) if *a != req.arch => Some(Guest::prepare(a, None)?),
+        _ => None,
+    };
+    Ok((record, check))
 }
 
 fn workdir(req: &Request) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
@@ -223,7 +176,8 @@ fn sha256(p: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn replay(req: &Request, pre: Prepared, dir: &Path) -> Result<BlockReplay> {
+fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<BlockReplay> {
+    let (pre, check_guest) = guests;
     let started = Instant::now();
     let dir = dir.to_path_buf();
     let fs_bytes = fs_bytes(&req.fs);
@@ -238,16 +192,11 @@ fn replay(req: &Request, pre: Prepared, dir: &Path) -> Result<BlockReplay> {
     std::fs::write(&pristine, image_as_log(&File::open(&img)?, 512)?)?;
     std::fs::remove_file(&img)?;
     let initrd = dir.join("initrd.cpio");
-    std::fs::write(
-        &initrd,
-        initramfs::build(&Contents {
-            arch: &req.arch,
-            modules_root: &pre.kernel.modules,
-            busybox: &pre.kernel.busybox,
-            init: &pre.guest_bin,
-            init_is_native: req.arch == crate::platform::arch(),
-        })?,
-    )?;
+    pre.write_initrd(&initrd)?;
+    let check_initrd = dir.join("initrd-check.cpio");
+    if let Some(g) = &check_guest {
+        g.write_initrd(&check_initrd)?;
+    }
     let params = |mode| GuestParams {
         mode,
         fs: req.fs.clone(),
@@ -296,20 +245,41 @@ fn replay(req: &Request, pre: Prepared, dir: &Path) -> Result<BlockReplay> {
     let plan = replay::plan(&ep, req.seed, req.subset_bound);
     let distinct = replay::distinct(&rlog, &ep, &plan)?;
 
-    // Boot 2: check every state.
+    // Boot 2: check every state, with the same guest or the one of --check-arch.
+    let checker = check_guest.as_ref().unwrap_or(&pre);
     let check_boot = Boot {
+        arch: &checker.arch,
+        kernel: &checker.kernel.vmlinuz,
+        initrd: if check_guest.is_some() {
+            &check_initrd
+        } else {
+            &initrd
+        },
         append: params(Mode::Check).to_cmdline(),
         disks: vec![Disk::ReadOnly(&record), Disk::ReadOnly(&pristine)],
         memory_mib: 1024,
-        ..boot
     };
     let check_console = dir.join("console-check.txt");
-    let chk = match accel {
-        qemu::Accel::Kvm => qemu::run(&check_boot, accel, CHECK_LIMIT, CHECK_LIMIT, &check_console)
-            .map_err(|e| anyhow::anyhow!("the check boot failed under KVM: {e:?}"))?,
-        qemu::Accel::Tcg => {
-            qemu::run_any(&check_boot, CHECK_LIMIT, &check_console, false, || Ok(()))?.0
+    let (chk, check_accel) = match (accel, &check_guest) {
+        (qemu::Accel::Kvm, None) => (
+            qemu::run(&check_boot, accel, CHECK_LIMIT, CHECK_LIMIT, &check_console)
+                .map_err(|e| anyhow::anyhow!("the check boot failed under KVM: {e:?}"))?,
+            accel,
+        ),
+        (_, Some(_)) => {
+            let (c, a, _) = qemu::run_any(
+                &check_boot,
+                CHECK_LIMIT,
+                &check_console,
+                req.try_kvm,
+                || Ok(()),
+            )?;
+            (c, a)
         }
+        (qemu::Accel::Tcg, None) => (
+            qemu::run_any(&check_boot, CHECK_LIMIT, &check_console, false, || Ok(()))?.0,
+            accel,
+        ),
     };
     guest_finished(&chk.lines, "check", &check_console)?;
     let done = find(&chk.lines, "checked").context("the check boot reported no totals")?;
@@ -347,15 +317,19 @@ fn replay(req: &Request, pre: Prepared, dir: &Path) -> Result<BlockReplay> {
     if req.keep.is_none() {
         // The temporary directory goes; say where the logs are if they were kept.
         let _ = std::fs::remove_file(&initrd);
+        let _ = std::fs::remove_file(&check_initrd);
     }
     let violations = failures.len() as u64;
     Ok(BlockReplay {
         status: if violations == 0 { "PASS" } else { "FAIL" },
         reason: None,
         run: Some(Run {
-            kernel: pre.kernel,
+            kernel: pre.kernel.clone(),
             guest_arch: req.arch.clone(),
             accelerator: accel.name(),
+            check_arch: checker.arch.clone(),
+            check_kernel: check_guest.as_ref().map(|g| g.kernel.clone()),
+            check_accelerator: check_accel.name(),
             accelerator_notes: notes,
             fs: req.fs.clone(),
             mkfs_options,

@@ -10,7 +10,7 @@
 //! second boot of the same kernel mounts each (journal recovery by the real filesystem), runs
 //! WAL recovery and checks the acknowledged-durability oracle, R1-R5, S1 and S6
 //! ([`guest_check`]). Host and guest talk through the kernel command line and the serial console
-//! ([`console`]); [`qemu`] boots, [`kernel`] finds the cached kernel package, [`host`] runs the
+//! ([`console`]); [`qemu`] boots, [`kernel`] finds the cached kernel package, [`guest_image`] readies a guest, [`host`] runs the
 //! whole and [`summary`] is the evidence section. Nothing is loaded into the host's kernel and
 //! nothing is mounted on the host.
 //!
@@ -20,6 +20,7 @@ pub mod console;
 pub mod guest;
 pub mod guest_check;
 pub mod guest_env;
+pub mod guest_image;
 pub mod guest_record;
 pub mod host;
 pub mod initramfs;

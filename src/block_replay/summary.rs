@@ -41,8 +41,15 @@ impl BlockReplay {
 pub struct Run {
     pub kernel: GuestKernel,
     pub guest_arch: String,
-    /// kvm or tcg.
+    /// kvm or tcg (of the record boot).
     pub accelerator: &'static str,
+    /// The architecture whose kernel and binary checked the states: the guest's own, or
+    /// another one's (`--check-arch`: recovery across byte orders).
+    pub check_arch: String,
+    /// The check boot's kernel, when it is not the record boot's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_kernel: Option<GuestKernel>,
+    pub check_accelerator: &'static str,
     /// Why KVM was not used, when it was tried.
     pub accelerator_notes: Vec<String>,
     pub fs: String,

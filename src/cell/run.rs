@@ -239,6 +239,7 @@ fn block_replay_step(
             subset_bound: crate::block_replay::host::DEFAULT_SUBSETS,
             keep: None,
             guest_bin: None,
+            check_arch: None,
             try_kvm: true,
             evidence_dir: Some(run_dir.to_path_buf()),
         })
