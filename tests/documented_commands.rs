@@ -93,6 +93,7 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("cargo test --test gate_github -- --ignored --nocapture gate_download_cost", Skip(CARGO)),
     ("scripts/install-guest.sh amd64", Skip(GUEST)),
     ("scripts/install-guest.sh arm64", Skip(GUEST)),
+    ("portability-matrix block-replay --arch s390x --check-arch amd64 --fs ext4 --seed 1", Skip(GUEST)),
     ("portability-matrix block-replay --fs ext4 --seed 1 --keep /tmp/br", Skip(GUEST)),
     ("portability-matrix replay-state --pristine /tmp/br/pristine.log --log /tmp/br/record.log --disk-bytes 68157440 --state 10 --out /tmp/state.img", Skip(GUEST)),
     ("/usr/bin/time -v portability-matrix block-replay --fs ext4 --seed 1 --no-kvm", Skip(BENCHMARK)),
