@@ -96,9 +96,10 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("portability-matrix block-replay --arch s390x --check-arch amd64 --fs ext4 --seed 1", Skip(GUEST)),
     ("portability-matrix block-replay --fs ext4 --seed 1 --keep /tmp/br", Skip(GUEST)),
     ("portability-matrix replay-state --pristine /tmp/br/pristine.log --log /tmp/br/record.log --disk-bytes 68157440 --state 10 --out /tmp/state.img", Skip(GUEST)),
-    ("/usr/bin/time -v portability-matrix block-replay --fs ext4 --seed 1 --no-kvm", Skip(BENCHMARK)),
-    ("scripts/cross-build.sh arm64", Skip(BENCHMARK)),
-    ("/usr/bin/time -v portability-matrix block-replay --arch arm64 --fs xfs --seed 1 --guest-bin target/cross/arm64/portability-matrix", Skip(BENCHMARK)),
+    ("scripts/install-guest.sh s390x", Skip(GUEST)),
+    ("scripts/cross-build.sh amd64 arm64 s390x", Skip(BENCHMARK)),
+    ("/usr/bin/time -v target/cross/amd64/portability-matrix block-replay --fs ext4 --seed 1 --no-kvm", Skip(BENCHMARK)),
+    ("/usr/bin/time -v target/cross/amd64/portability-matrix block-replay --arch arm64 --fs xfs --seed 1", Skip(BENCHMARK)),
 ];
 
 /// One ```sh block: where it is and its commands, continuation lines joined.
