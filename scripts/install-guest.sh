@@ -9,9 +9,9 @@
 # set up with its losetup.
 #
 # amd64 and arm64 take Debian 12's cloud kernel (the smallest that builds virtio and xfs as
-# modules and ext4 in; arm64 through `dpkg --add-architecture`). s390x takes Debian 13's kernel
-# (Debian 12 has none that boots under qemu-system-s390x here), read from trixie's package lists
-# kept in the cache, so the machine's own apt setup is not touched.
+# modules and ext4 in; arm64 through `dpkg --add-architecture`). s390x and riscv64 take Debian
+# 13's kernel, read from trixie's package lists kept in the cache, so the machine's own apt
+# setup is not touched.
 #
 # The kernel's ABI number is looked up through the metapackage (`apt-cache depends
 # linux-image-cloud-<arch>`); never glob the package name, `apt-get download linux-image-6.1.0-*`
@@ -19,7 +19,7 @@
 # the other kernel packages of that flavour are tried, newest first. Idempotent: a cache whose
 # .deb still has the recorded sha256 is kept.
 #
-# Usage: scripts/install-guest.sh ARCH      (amd64, arm64 or s390x)
+# Usage: scripts/install-guest.sh ARCH      (amd64, arm64, s390x or riscv64)
 #        GUEST_CACHE=DIR overrides the cache root; APT_UPDATE=no skips `apt-get update`.
 set -euo pipefail
 
@@ -31,16 +31,16 @@ FOREIGN=1  # a foreign architecture of the machine's own apt (dpkg --add-archite
 case $ARCH in
   amd64) QEMU_PKG=qemu-system-x86; QEMU_BIN=qemu-system-x86_64; FLAVOUR=cloud-amd64 ;;
   arm64) QEMU_PKG=qemu-system-arm; QEMU_BIN=qemu-system-aarch64; FLAVOUR=cloud-arm64 ;;
-  s390x)
-    QEMU_PKG=qemu-system-misc; QEMU_BIN=qemu-system-s390x; FLAVOUR=s390x; FOREIGN=0
-    lists=$root/apt-trixie
+  s390x | riscv64)
+    QEMU_PKG=qemu-system-misc; QEMU_BIN=qemu-system-$ARCH; FLAVOUR=$ARCH; FOREIGN=0
+    lists=$root/apt-trixie-$ARCH
     mkdir -p "$lists/lists/partial" "$lists/cache/archives/partial"
     echo "deb [arch=$ARCH] http://deb.debian.org/debian trixie main" >"$lists/sources.list"
     APT=(-o "Dir::Etc::sourcelist=$lists/sources.list" -o Dir::Etc::sourceparts=/dev/null
       -o "Dir::State::lists=$lists/lists" -o "Dir::Cache=$lists/cache"
       -o "APT::Architectures::=$ARCH" -o Debug::NoLocking=1)
     ;;
-  *) say "usage: $0 amd64|arm64|s390x (riscv64 guests are not supported yet)"; exit 2 ;;
+  *) say "usage: $0 amd64|arm64|s390x|riscv64"; exit 2 ;;
 esac
 
 sudo=""
@@ -73,6 +73,9 @@ apt_install() {
 # 1. The emulator, and the tools that make and inspect the guest's disks (xz: Debian 13's
 #    modules are compressed; the initramfs holds them uncompressed).
 apt_install "$QEMU_PKG" qemu-utils cpio xfsprogs e2fsprogs xz-utils
+# riscv64's virt machine boots through OpenSBI (`-bios default`), which qemu-system-misc only
+# recommends.
+[[ $ARCH == riscv64 ]] && apt_install opensbi
 command -v "$QEMU_BIN" >/dev/null || { say "$QEMU_BIN missing after installing $QEMU_PKG"; exit 1; }
 
 # 2. The package lists that have the kernel.
@@ -160,8 +163,13 @@ done
 deb=$(cd "$dir.new" && ls -- *.deb)
 [[ $(wc -w <<<"$deb") -eq 1 ]] || { say "expected one .deb, got: $deb"; exit 1; }
 dpkg -x "$dir.new/$deb" "$dir.new/root"
-vmlinuz=$(cd "$dir.new/root/boot" && ls vmlinuz-*)
-kver=${vmlinuz#vmlinuz-}
+# riscv64's kernel image is named vmlinux-*, the others' vmlinuz-*.
+vmlinuz=""
+for f in "$dir.new"/root/boot/vmlinuz-* "$dir.new"/root/boot/vmlinux-*; do
+  [[ -f $f ]] && vmlinuz=${f##*/} && break
+done
+[[ -n $vmlinuz ]] || { say "no kernel image in $deb's /boot"; exit 1; }
+kver=${vmlinuz#vmlinu[zx]-}
 modules=""
 for m in lib/modules usr/lib/modules; do
   [[ -d $dir.new/root/$m/$kver ]] && modules=root/$m/$kver

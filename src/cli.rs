@@ -124,6 +124,8 @@ pub enum GuestArch {
     Arm64,
     /// Big-endian; Debian 13's kernel (scripts/install-guest.sh s390x), always TCG here.
     S390x,
+    /// Debian 13's kernel behind OpenSBI (scripts/install-guest.sh riscv64), always TCG here.
+    Riscv64,
 }
 
 impl GuestArch {
@@ -133,6 +135,7 @@ impl GuestArch {
             GuestArch::Amd64 => "amd64",
             GuestArch::Arm64 => "arm64",
             GuestArch::S390x => "s390x",
+            GuestArch::Riscv64 => "riscv64",
         }
     }
 }

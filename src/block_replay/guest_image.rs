@@ -32,7 +32,7 @@ impl Guest {
     /// Checks that a guest of `arch` can boot here: qemu-system, the cached kernel, a binary.
     pub fn prepare(arch: &str, given_bin: Option<&Path>) -> Result<Guest> {
         let Some(q) = qemu::system_binary(arch) else {
-            bail!("no block-replay guest for {arch} yet (amd64, arm64 and s390x only)");
+            bail!("no block-replay guest for {arch} yet (amd64, arm64, s390x and riscv64 only)");
         };
         if !on_path(q) {
             bail!(

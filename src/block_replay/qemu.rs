@@ -38,6 +38,7 @@ pub fn system_binary(arch: &str) -> Option<&'static str> {
         "amd64" => Some("qemu-system-x86_64"),
         "arm64" => Some("qemu-system-aarch64"),
         "s390x" => Some("qemu-system-s390x"),
+        "riscv64" => Some("qemu-system-riscv64"),
         _ => None,
     }
 }
@@ -46,7 +47,7 @@ pub fn system_binary(arch: &str) -> Option<&'static str> {
 pub fn system_package(arch: &str) -> &'static str {
     match arch {
         "arm64" => "qemu-system-arm",
-        "s390x" => "qemu-system-misc",
+        "s390x" | "riscv64" => "qemu-system-misc",
         _ => "qemu-system-x86",
     }
 }
@@ -86,12 +87,18 @@ pub fn command_line(b: &Boot, accel: Accel) -> Result<Vec<String>> {
     let (console, machine, blk): (&str, &[&str], &str) = match b.arch {
         "amd64" => ("ttyS0", &[], "virtio-blk-pci"),
         "s390x" => ("ttysclp0", &["-M", "s390-ccw-virtio"], "virtio-blk-ccw"),
+        // OpenSBI as firmware (Debian's opensbi package).
+        "riscv64" => (
+            "ttyS0",
+            &["-M", "virt", "-bios", "default"],
+            "virtio-blk-pci",
+        ),
         _ => ("ttyAMA0", &["-M", "virt"], "virtio-blk-pci"),
     };
     a.extend(machine.iter().map(|s| s.to_string()));
     match (accel, b.arch) {
         (Accel::Kvm, _) => a.extend(["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()]),
-        (Accel::Tcg, "amd64" | "s390x") => a.extend(["-accel".into(), "tcg".into()]),
+        (Accel::Tcg, "amd64" | "s390x" | "riscv64") => a.extend(["-accel".into(), "tcg".into()]),
         (Accel::Tcg, _) => a.extend([
             "-accel".into(),
             "tcg".into(),

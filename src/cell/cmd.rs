@@ -40,7 +40,7 @@ pub fn write_cmd(
         crash_harness_line(args)
     };
     let block_replay = match (platform::arch(), mount.fs_type.as_str()) {
-        ("amd64" | "arm64" | "s390x", "ext4" | "xfs") => format!(
+        ("amd64" | "arm64" | "s390x" | "riscv64", "ext4" | "xfs") => format!(
             "# block replay alone (power loss on the real filesystem in a guest kernel), same seed:\n\
              portability-matrix block-replay --arch {} --fs {} --seed {seed} --subsets {} --keep DIR",
             platform::arch(),
@@ -48,7 +48,7 @@ pub fn write_cmd(
             crate::block_replay::host::DEFAULT_SUBSETS
         ),
         (arch, fs) => format!(
-            "# block replay: not for {arch}/{fs} (amd64, arm64 and s390x guests, ext4 and xfs only)"
+            "# block replay: not for {arch}/{fs} (ext4 and xfs only)"
         ),
     };
     let text = format!(
