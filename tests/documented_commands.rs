@@ -97,7 +97,8 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("portability-matrix block-replay --fs ext4 --seed 1 --keep /tmp/br", Skip(GUEST)),
     ("portability-matrix replay-state --pristine /tmp/br/pristine.log --log /tmp/br/record.log --disk-bytes 68157440 --state 10 --out /tmp/state.img", Skip(GUEST)),
     ("scripts/install-guest.sh s390x", Skip(GUEST)),
-    ("scripts/cross-build.sh amd64 arm64 s390x", Skip(BENCHMARK)),
+    ("scripts/install-guest.sh riscv64", Skip(GUEST)),
+    ("scripts/cross-build.sh amd64 arm64 s390x riscv64", Skip(BENCHMARK)),
     ("/usr/bin/time -v target/cross/amd64/portability-matrix block-replay --fs ext4 --seed 1 --no-kvm", Skip(BENCHMARK)),
     ("/usr/bin/time -v target/cross/amd64/portability-matrix block-replay --arch arm64 --fs xfs --seed 1", Skip(BENCHMARK)),
 ];
