@@ -98,6 +98,10 @@ pub struct BlockReplayArgs {
     /// are drawn from the seed.
     #[arg(long, default_value_t = crate::block_replay::host::DEFAULT_SUBSETS, value_parser = clap::value_parser!(u32).range(0..=4096))]
     pub subsets: u32,
+    /// Torn writes per flush epoch: the flush point's prefix plus some sectors (drawn from the
+    /// seed) of one multi-sector write of the epoch, as a disk that stops mid-write leaves it.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub tears: u32,
     /// The protocol under test (variants other than `real` need a `--features defects` build).
     #[arg(long, value_enum, default_value_t = Protocol::Real)]
     pub protocol: Protocol,
@@ -160,6 +164,7 @@ impl BlockReplayArgs {
             seed: self.seed.unwrap_or_else(clock_seed),
             protocol: self.protocol,
             subset_bound: self.subsets,
+            tears: self.tears,
             keep: self.keep.clone(),
             guest_bin: self.guest_bin.clone(),
             check_arch: self.check_arch.map(|a| a.name().to_string()),

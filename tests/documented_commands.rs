@@ -94,6 +94,7 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("scripts/install-guest.sh amd64", Skip(GUEST)),
     ("scripts/install-guest.sh arm64", Skip(GUEST)),
     ("portability-matrix block-replay --arch s390x --check-arch amd64 --fs ext4 --seed 1", Skip(GUEST)),
+    ("portability-matrix block-replay --fs ext4 --seed 1 --tears 2", Skip(GUEST)),
     ("portability-matrix block-replay --fs ext4 --seed 1 --keep /tmp/br", Skip(GUEST)),
     ("portability-matrix replay-state --pristine /tmp/br/pristine.log --log /tmp/br/record.log --disk-bytes 68157440 --state 10 --out /tmp/state.img", Skip(GUEST)),
     ("scripts/install-guest.sh s390x", Skip(GUEST)),

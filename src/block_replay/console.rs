@@ -38,6 +38,8 @@ pub struct GuestParams {
     pub disk_bytes: u64,
     /// Subsets per epoch explored exhaustively; beyond, this many are sampled.
     pub bound: u32,
+    /// Torn writes per epoch.
+    pub tears: u32,
 }
 
 impl GuestParams {
@@ -47,13 +49,14 @@ impl GuestParams {
             Mode::Check => "check",
         };
         format!(
-            "pm.mode={mode} pm.fs={} pm.seed={} pm.protocol={} pm.fsbytes={} pm.diskbytes={} pm.bound={}",
+            "pm.mode={mode} pm.fs={} pm.seed={} pm.protocol={} pm.fsbytes={} pm.diskbytes={} pm.bound={} pm.tears={}",
             self.fs,
             self.seed,
             self.protocol.name(),
             self.fs_bytes,
             self.disk_bytes,
-            self.bound
+            self.bound,
+            self.tears
         )
     }
 
@@ -87,6 +90,11 @@ impl GuestParams {
             fs_bytes: num("fsbytes")?,
             disk_bytes: num("diskbytes")?,
             bound: u32::try_from(num("bound")?).context("pm.bound is too large")?,
+            // Absent from the command lines of builds before torn writes: none.
+            tears: match kv.get("tears") {
+                Some(t) => t.parse().context("pm.tears is not a number")?,
+                None => 0,
+            },
         })
     }
 }
@@ -170,6 +178,7 @@ mod tests {
             fs_bytes: 1 << 20,
             disk_bytes: 2 << 20,
             bound: 8,
+            tears: 2,
         };
         let cmdline = format!("console=ttyS0 quiet {} panic=-1", p.to_cmdline());
         assert_eq!(GuestParams::from_cmdline(&cmdline).unwrap(), p);

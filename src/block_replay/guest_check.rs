@@ -35,7 +35,7 @@ pub fn check(p: &GuestParams) -> Result<()> {
     let rlog = Log::parse(&record).context("the recorded log")?;
     let plog = Log::parse(&pristine).context("the pristine image's log")?;
     let ep = Epochs::of(&rlog);
-    let plan = replay::plan(&ep, p.seed, p.bound);
+    let plan = replay::plan(&rlog, &ep, p.seed, p.bound, p.tears);
     let appends = planned_appends(Workload::Standard, p.seed)?;
     // A defect may live in recovery (no-checksum): the states are recovered under it too.
     let _protocol = p.protocol.enable()?;
@@ -93,7 +93,7 @@ fn build(
     pristine: &[(u64, Vec<u8>)],
     rlog: &Log,
     record: &File,
-    entries: &[&Entry],
+    entries: &[Entry],
 ) -> Result<File> {
     use std::os::unix::fs::FileExt;
     let img = OpenOptions::new()

@@ -32,6 +32,8 @@ pub struct Request {
     pub seed: u64,
     pub protocol: Protocol,
     pub subset_bound: u32,
+    /// Torn writes per epoch (0: none).
+    pub tears: u32,
     /// Keep every file here (a new or empty directory); else a temporary directory.
     pub keep: Option<PathBuf>,
     /// The binary that becomes the guest's /init; default: this one, or the cross-built one.
@@ -205,6 +207,7 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
         fs_bytes,
         disk_bytes,
         bound: req.subset_bound,
+        tears: req.tears,
     };
 
     // Boot 1: record.
@@ -242,7 +245,7 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
     let rbytes = std::fs::read(&record)?;
     let rlog = Log::parse(rbytes.as_slice()).context("the recorded log")?;
     let ep = Epochs::of(&rlog);
-    let plan = replay::plan(&ep, req.seed, req.subset_bound);
+    let plan = replay::plan(&rlog, &ep, req.seed, req.subset_bound, req.tears);
     let distinct = replay::distinct(&rlog, &ep, &plan)?;
 
     // Boot 2: check every state, with the same guest or the one of --check-arch.
@@ -339,6 +342,7 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
             protocol: req.protocol.name(),
             seed: req.seed,
             subset_bound: req.subset_bound,
+            tears: req.tears,
             log_entries: rlog.entries.len() as u64,
             log_writes: rlog.entries.iter().filter(|e| e.changes_disk()).count() as u64,
             flushes: rlog.flushes() as u64,
@@ -377,7 +381,12 @@ fn rebuild_pristine(pristine: &Path, disk: &Path, disk_bytes: u64) -> Result<()>
         .create_new(true)
         .open(disk)?;
     img.set_len(disk_bytes)?;
-    let all: Vec<_> = p.entries.iter().filter(|e| e.changes_disk()).collect();
+    let all: Vec<_> = p
+        .entries
+        .iter()
+        .filter(|e| e.changes_disk())
+        .copied()
+        .collect();
     replay::apply(&p, &src, &all, &img)
 }
 
@@ -429,6 +438,9 @@ fn record_command(req: &Request) -> String {
     );
     if req.protocol != Protocol::Real {
         c.push_str(&format!(" --protocol {}", req.protocol.name()));
+    }
+    if req.tears > 0 {
+        c.push_str(&format!(" --tears {}", req.tears));
     }
     c
 }

@@ -64,19 +64,36 @@ impl Epochs {
 }
 
 /// One disk state: every write of epochs `0..flush`, plus the writes at these positions of
-/// epoch `flush`. Written `12` (a prefix) or `12/0,2`.
+/// epoch `flush`, plus, torn, some sectors of one more write of that epoch. Written `12` (a
+/// prefix), `12/0,2` (and two of its epoch's writes) or `12~3:0,5` (and sectors 0 and 5 of the
+/// write at position 3).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StateSpec {
     pub flush: usize,
     pub subset: Vec<u32>,
+    pub tear: Option<Tear>,
+}
+
+/// A write that reached the medium only in part: its position in the epoch and the sectors
+/// (counted from its first) that did.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Tear {
+    pub pos: u32,
+    pub sectors: Vec<u32>,
+}
+
+fn join(v: &[u32]) -> String {
+    v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
 impl fmt::Display for StateSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.flush)?;
         if !self.subset.is_empty() {
-            let s: Vec<String> = self.subset.iter().map(u32::to_string).collect();
-            write!(f, "/{}", s.join(","))?;
+            write!(f, "/{}", join(&self.subset))?;
+        }
+        if let Some(t) = &self.tear {
+            write!(f, "~{}:{}", t.pos, join(&t.sectors))?;
         }
         Ok(())
     }
@@ -86,23 +103,45 @@ impl std::str::FromStr for StateSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<StateSpec, String> {
         let bad = || {
-            format!("'{s}' is not a state: give a flush point (12) or one and a subset (12/0,2)")
+            format!(
+                "'{s}' is not a state: give a flush point (12), one and a subset (12/0,2), and \
+                 maybe a torn write (12~3:0,5)"
+            )
         };
-        let (k, sub) = match s.split_once('/') {
-            Some((k, sub)) => (k, Some(sub)),
+        let list = |x: &str| -> Result<Vec<u32>, String> {
+            let mut v: Vec<u32> = x
+                .split(',')
+                .map(|n| n.parse().map_err(|_| bad()))
+                .collect::<Result<_, _>>()?;
+            v.sort_unstable();
+            v.dedup();
+            Ok(v)
+        };
+        let (body, tear) = match s.split_once('~') {
+            Some((head, t)) => {
+                let (pos, sectors) = t.split_once(':').ok_or_else(bad)?;
+                let tear = Tear {
+                    pos: pos.parse().map_err(|_| bad())?,
+                    sectors: list(sectors)?,
+                };
+                (head, Some(tear))
+            }
             None => (s, None),
         };
+        let (k, sub) = match body.split_once('/') {
+            Some((k, sub)) => (k, Some(sub)),
+            None => (body, None),
+        };
         let flush = k.parse().map_err(|_| bad())?;
-        let mut subset: Vec<u32> = match sub {
-            Some(sub) => sub
-                .split(',')
-                .map(|x| x.parse().map_err(|_| bad()))
-                .collect::<Result<_, _>>()?,
+        let subset = match sub {
+            Some(sub) => list(sub)?,
             None => Vec::new(),
         };
-        subset.sort_unstable();
-        subset.dedup();
-        Ok(StateSpec { flush, subset })
+        Ok(StateSpec {
+            flush,
+            subset,
+            tear,
+        })
     }
 }
 
@@ -116,8 +155,55 @@ pub struct Plan {
 
 /// Every flush point's prefix, and within each epoch its proper non-empty subsets while there
 /// are at most `bound` of them, else `bound` of them drawn from the seed (epoch by epoch, each
-/// from its own stream).
-pub fn plan(ep: &Epochs, seed: u64, bound: u32) -> Plan {
+/// from its own stream); then, with `tears` > 0, up to that many torn writes per epoch: the
+/// prefix plus a seeded proper subset of the sectors of one multi-sector write of the epoch.
+pub fn plan(log: &Log, ep: &Epochs, seed: u64, bound: u32, tears: u32) -> Plan {
+    let mut p = plan_subsets(ep, seed, bound);
+    if tears > 0 {
+        for (k, writes) in ep.epochs.iter().enumerate() {
+            p.states.extend(plan_tears(log, k, writes, seed, tears));
+        }
+        p.exhaustive = false;
+    }
+    p
+}
+
+/// The salt of the torn writes' random streams ("tear").
+const TEARS: u64 = 0x7465_6172;
+
+fn plan_tears(log: &Log, k: usize, writes: &[usize], seed: u64, tears: u32) -> Vec<StateSpec> {
+    let tearable: Vec<u32> = (0..writes.len() as u32)
+        .filter(|&p| {
+            let e = &log.entries[writes[p as usize]];
+            !e.is_discard() && e.nr_sectors >= 2
+        })
+        .collect();
+    if tearable.is_empty() {
+        return Vec::new();
+    }
+    let mut rng = seeded::stream(seed, TEARS, k as u64);
+    let mut seen = BTreeSet::new();
+    let mut tries = 0;
+    while seen.len() < tears as usize && tries < tears * 16 {
+        tries += 1;
+        let pos = tearable[rng.random_range(0..tearable.len())];
+        let n = log.entries[writes[pos as usize]].nr_sectors.min(64) as u32;
+        let sectors: Vec<u32> = (0..n).filter(|_| rng.random_bool(0.5)).collect();
+        if sectors.is_empty() || sectors.len() as u32 == n {
+            continue;
+        }
+        seen.insert(Tear { pos, sectors });
+    }
+    seen.into_iter()
+        .map(|t| StateSpec {
+            flush: k,
+            subset: Vec::new(),
+            tear: Some(t),
+        })
+        .collect()
+}
+
+fn plan_subsets(ep: &Epochs, seed: u64, bound: u32) -> Plan {
     let mut states = Vec::new();
     let mut exhaustive = true;
     let last = ep.epochs.len() - 1;
@@ -125,6 +211,7 @@ pub fn plan(ep: &Epochs, seed: u64, bound: u32) -> Plan {
         states.push(StateSpec {
             flush: k,
             subset: Vec::new(),
+            tear: None,
         });
         let n = writes.len();
         if n == 0 {
@@ -145,6 +232,7 @@ pub fn plan(ep: &Epochs, seed: u64, bound: u32) -> Plan {
                 states.push(StateSpec {
                     flush: k,
                     subset: (0..n as u32).filter(|i| mask >> i & 1 == 1).collect(),
+                    tear: None,
                 });
             }
             continue;
@@ -161,51 +249,95 @@ pub fn plan(ep: &Epochs, seed: u64, bound: u32) -> Plan {
             }
             seen.insert(s);
         }
-        states.extend(
-            seen.into_iter()
-                .map(|subset| StateSpec { flush: k, subset }),
-        );
+        states.extend(seen.into_iter().map(|subset| StateSpec {
+            flush: k,
+            subset,
+            tear: None,
+        }));
     }
     Plan { states, exhaustive }
 }
 
-/// The entries a state applies, in log order; an error for a state the log does not have.
-pub fn entries_of<'a>(log: &'a Log, ep: &Epochs, s: &StateSpec) -> Result<Vec<&'a Entry>> {
+/// The entries a state applies, in log order (a torn write as one-sector pieces of it); an
+/// error for a state the log does not have.
+pub fn entries_of(log: &Log, ep: &Epochs, s: &StateSpec) -> Result<Vec<Entry>> {
     anyhow::ensure!(
         s.flush < ep.epochs.len(),
         "state {s}: the log has flush points 0 to {} only",
         ep.epochs.len() - 1
     );
-    let mut out: Vec<&Entry> = ep.epochs[..s.flush]
+    let mut out: Vec<Entry> = ep.epochs[..s.flush]
         .iter()
         .flatten()
-        .map(|&i| &log.entries[i])
+        .map(|&i| log.entries[i])
         .collect();
     let epoch = &ep.epochs[s.flush];
-    for &i in &s.subset {
-        let idx = *epoch.get(i as usize).with_context(|| {
+    let at = |i: u32| {
+        epoch.get(i as usize).copied().with_context(|| {
             format!(
                 "state {s}: epoch {} has {} writes (positions 0 to {})",
                 s.flush,
                 epoch.len(),
                 epoch.len().saturating_sub(1)
             )
-        })?;
-        out.push(&log.entries[idx]);
+        })
+    };
+    let mut extra: Vec<(usize, Option<&[u32]>)> = Vec::new();
+    for &i in &s.subset {
+        extra.push((at(i)?, None));
+    }
+    if let Some(t) = &s.tear {
+        anyhow::ensure!(
+            !s.subset.contains(&t.pos),
+            "state {s}: write {} is both whole and torn",
+            t.pos
+        );
+        extra.push((at(t.pos)?, Some(&t.sectors)));
+    }
+    // In log order, so that a later write over the same sectors wins as it did on the disk.
+    extra.sort_by_key(|x| x.0);
+    let ss = u64::from(log.sector_size);
+    for (idx, sectors) in extra {
+        let e = log.entries[idx];
+        match sectors {
+            None => out.push(e),
+            Some(sectors) => {
+                anyhow::ensure!(
+                    !e.is_discard(),
+                    "state {s}: write {idx} is a discard and does not tear"
+                );
+                for &x in sectors {
+                    anyhow::ensure!(
+                        u64::from(x) < e.nr_sectors,
+                        "state {s}: the torn write has {} sectors, not {}",
+                        e.nr_sectors,
+                        x + 1
+                    );
+                    out.push(Entry {
+                        sector: e.sector + u64::from(x),
+                        nr_sectors: 1,
+                        data_offset: e.data_offset + u64::from(x) * ss,
+                        ..e
+                    });
+                }
+            }
+        }
     }
     Ok(out)
 }
 
-/// What a state's disk holds beyond the pristine image, as a hash: which entry last wrote each
-/// sector. Two specs with the same key build the same image, so it is checked once.
-pub fn content_key(log: &Log, entries: &[&Entry]) -> u64 {
-    let mut last: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+/// What a state's disk holds beyond the pristine image, as a hash: which logged sector of data
+/// (or a discard) last wrote each disk sector. Two specs with the same key build the same
+/// image, so it is checked once.
+pub fn content_key(log: &Log, entries: &[Entry]) -> u64 {
+    let ss = u64::from(log.sector_size);
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
     for e in entries {
         for s in 0..e.nr_sectors {
             let v = if e.is_discard() {
-                (u64::MAX, 0)
+                u64::MAX
             } else {
-                (e.index, s)
+                e.data_offset + s * ss
             };
             last.insert(e.sector + s, v);
         }
@@ -227,7 +359,7 @@ pub fn distinct(log: &Log, ep: &Epochs, plan: &Plan) -> Result<usize> {
 
 /// Applies entries of `log` (read from `src`) to the image file `img`: writes their data, zeroes
 /// what they discard.
-pub fn apply<R: ReadAt + ?Sized>(log: &Log, src: &R, entries: &[&Entry], img: &File) -> Result<()> {
+pub fn apply<R: ReadAt + ?Sized>(log: &Log, src: &R, entries: &[Entry], img: &File) -> Result<()> {
     for e in entries {
         let at = log.disk_offset(e);
         if e.is_discard() {
@@ -272,7 +404,12 @@ pub fn build_image(
         .open(out)
         .with_context(|| format!("cannot create {} (it must not exist)", out.display()))?;
     img.set_len(disk_bytes)?;
-    let all: Vec<&Entry> = p.entries.iter().filter(|e| e.changes_disk()).collect();
+    let all: Vec<Entry> = p
+        .entries
+        .iter()
+        .filter(|e| e.changes_disk())
+        .copied()
+        .collect();
     apply(&p, pristine, &all, &img)?;
     apply(&r, record, &entries_of(&r, &ep, spec)?, &img)?;
     img.sync_all()?;
@@ -315,7 +452,7 @@ mod tests {
             w.flush();
             w.write(4, &[4; 512]);
         });
-        let p = plan(&Epochs::of(&log), 1, 16);
+        let p = plan(&log, &Epochs::of(&log), 1, 16, 0);
         let names: Vec<String> = p.states.iter().map(|s| s.to_string()).collect();
         // Epoch 0: one write, its full subset is flush point 1. Epoch 1: {0}, {1}. Epoch 2 is
         // after the last flush: its full subset is a state of its own.
@@ -332,9 +469,9 @@ mod tests {
             w.flush();
         });
         let ep = Epochs::of(&log);
-        let a = plan(&ep, 7, 5);
-        let b = plan(&ep, 7, 5);
-        let c = plan(&ep, 8, 5);
+        let a = plan(&log, &ep, 7, 5, 0);
+        let b = plan(&log, &ep, 7, 5, 0);
+        let c = plan(&log, &ep, 8, 5, 0);
         assert!(!a.exhaustive);
         assert_eq!(a.states.len(), 2 + 5);
         assert_eq!(a.states, b.states);
@@ -343,11 +480,12 @@ mod tests {
 
     #[test]
     fn a_state_spec_reads_back_as_written() {
-        for s in ["0", "12", "12/0,2", "3/7"] {
+        for s in ["0", "12", "12/0,2", "3/7", "12~3:0,5", "12/0,2~3:1"] {
             assert_eq!(s.parse::<StateSpec>().unwrap().to_string(), s);
         }
         assert!("x/1".parse::<StateSpec>().is_err());
         assert!("1/".parse::<StateSpec>().is_err());
+        assert!("1~2".parse::<StateSpec>().is_err());
     }
 
     #[test]
@@ -399,5 +537,74 @@ mod tests {
         let key = |s: &str| content_key(&log, &entries_of(&log, &ep, &s.parse().unwrap()).unwrap());
         assert_eq!(key("1"), key("0/1"), "the second write hides the first");
         assert_ne!(key("0/0"), key("0/1"));
+    }
+
+    #[test]
+    fn a_torn_write_leaves_only_its_chosen_sectors_and_later_writes_still_win() {
+        let (b, log) = log_of(|w| {
+            w.flush();
+            w.write(0, &[7; 2048]);
+            w.write(1, &[9; 512]);
+            w.flush();
+        });
+        let ep = Epochs::of(&log);
+        let dir = tempfile::tempdir().unwrap();
+        let pristine = LogWriter::new(512).finish();
+        let out = dir.path().join("t.img");
+        let spec: StateSpec = "1/1~0:1,3".parse().unwrap();
+        build_image(pristine.as_slice(), b.as_slice(), &spec, 4096, &out).unwrap();
+        let img = std::fs::read(&out).unwrap();
+        assert!(
+            img[..512].iter().all(|&x| x == 0),
+            "sector 0 of the torn write was lost"
+        );
+        assert!(
+            img[512..1024].iter().all(|&x| x == 9),
+            "the later whole write wins"
+        );
+        assert!(img[1024..1536].iter().all(|&x| x == 0), "sector 2 was lost");
+        assert!(
+            img[1536..2048].iter().all(|&x| x == 7),
+            "sector 3 reached the disk"
+        );
+        let bad: StateSpec = "1/0~0:1".parse().unwrap();
+        assert!(
+            entries_of(&log, &ep, &bad).is_err(),
+            "a write both whole and torn"
+        );
+        let far: StateSpec = "1~0:9".parse().unwrap();
+        assert!(
+            entries_of(&log, &ep, &far).is_err(),
+            "a sector past the write's end"
+        );
+    }
+
+    #[test]
+    fn torn_writes_are_drawn_from_the_seed_and_only_from_multi_sector_writes() {
+        let (_, log) = log_of(|w| {
+            w.flush();
+            w.write(0, &[1; 4096]);
+            w.write(20, &[2; 512]);
+            w.flush();
+        });
+        let ep = Epochs::of(&log);
+        let a = plan(&log, &ep, 3, 4, 3);
+        assert_eq!(a.states, plan(&log, &ep, 3, 4, 3).states);
+        let torn: Vec<&StateSpec> = a.states.iter().filter(|s| s.tear.is_some()).collect();
+        assert_eq!(torn.len(), 3);
+        for s in &torn {
+            let t = s.tear.as_ref().unwrap();
+            assert_eq!((s.flush, t.pos), (1, 0), "{s}");
+            assert!(!t.sectors.is_empty() && t.sectors.len() < 8, "{s}");
+        }
+        assert!(!a.exhaustive);
+        assert_eq!(
+            plan(&log, &ep, 3, 4, 0)
+                .states
+                .iter()
+                .filter(|s| s.tear.is_some())
+                .count(),
+            0
+        );
     }
 }

@@ -61,6 +61,8 @@ pub struct Run {
     pub seed: u64,
     /// Subsets of an epoch explored exhaustively up to this many, sampled beyond.
     pub subset_bound: u32,
+    /// Torn writes drawn per epoch.
+    pub tears: u32,
     pub log_entries: u64,
     pub log_writes: u64,
     pub flushes: u64,

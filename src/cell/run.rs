@@ -237,6 +237,7 @@ fn block_replay_step(
             seed: args.seed,
             protocol: crate::crash::workload::Protocol::Real,
             subset_bound: crate::block_replay::host::DEFAULT_SUBSETS,
+            tears: 0,
             keep: None,
             guest_bin: None,
             check_arch: None,

@@ -136,6 +136,7 @@ fn block_replay_run(violations: u64) -> crate::block_replay::summary::BlockRepla
             protocol: "real",
             seed: 1,
             subset_bound: 4,
+            tears: 0,
             log_entries: 199,
             log_writes: 115,
             flushes: 84,
