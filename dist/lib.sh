@@ -113,6 +113,28 @@ PY
   fi
 }
 
+# pm_json_block_replay FILE: one sentence on the cell's block replay (power loss on the real
+# filesystem in a guest kernel): which accelerator ran and what it checked, or why it was
+# skipped; nothing for evidence from before block replay existed.
+pm_json_block_replay() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$1" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])).get("block_replay")
+if isinstance(b, dict):
+    s = b.get("status", "?")
+    if "states_checked" in b:
+        k = b.get("kernel", {})
+        print(f"{s}: {b.get('guest_arch')} guest ({k.get('package')} {k.get('version')}) under {b.get('accelerator')}, "
+              f"{b.get('states_checked')} states checked, {b.get('violations')} violation(s), {b.get('seconds', 0):.0f} s")
+    else:
+        print(f"{s}: {b.get('reason', 'no reason given')}")
+PY
+  elif command -v jq >/dev/null 2>&1; then
+    jq -r '.block_replay // empty | if .states_checked then "\(.status): \(.guest_arch) guest (\(.kernel.package) \(.kernel.version)) under \(.accelerator), \(.states_checked) states checked, \(.violations) violation(s)" else "\(.status): \(.reason // "no reason given")" end' "$1"
+  fi
+}
+
 # pm_json_violations FILE [MAX]: "code<TAB>invariant<TAB>msg" lines for the first MAX violations.
 pm_json_violations() {
   local max=${2:-10}

@@ -178,6 +178,13 @@ esac
       done <<<"$violations"
     fi
   fi
+  if [[ -n $report && $status != SKIP ]]; then
+    block_replay=$(pm_json_block_replay "$report")
+    if [[ -n $block_replay ]]; then
+      echo
+      echo "Block replay: ${block_replay//|/\\|}"
+    fi
+  fi
   if [[ $status != PASS ]]; then
     echo
     echo "Reproduce: \`$reproduce\` with the $arch binary and DIR on $fs (the artifact's \`cmd.txt\` has the exact cell command)."

@@ -71,10 +71,134 @@ pub enum Command {
     /// Exit 0 when every cell that ran passed, 1 when one failed (SKIP is not a failure unless
     /// --fail-on-skip says so), 2 when the matrix could not run or was interrupted.
     Matrix(MatrixArgs),
+    /// Power loss on the real filesystem: boot a Debian kernel of --arch under qemu-system,
+    /// record every block write of the standard workload on a real --fs, then check every
+    /// state a power cut could leave (each flush point, and subsets of each flush's writes) in a
+    /// second boot of the same kernel. Needs qemu-system and the kernel package
+    /// (scripts/install-guest.sh ARCH); nothing is loaded into or mounted on the host.
+    ///
+    /// Exit 0 every state passed, 1 a state violated the oracle or R1-R5/S1/S6, 2 block
+    /// replay could not run here (the reason is printed).
+    BlockReplay(BlockReplayArgs),
+    /// Rebuild one replayed state's disk image from a block replay's two logs, for inspection.
+    ReplayState(ReplayStateArgs),
     /// Print the Debian package that installs `mkfs.<FS>` (exit 2 for a filesystem the tool
     /// has no package for). Used by the action's cell script.
     #[command(hide = true)]
     FsPackage(FsPackageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BlockReplayArgs {
+    /// The guest's architecture (default: this binary's).
+    #[arg(long, value_enum)]
+    pub arch: Option<GuestArch>,
+    /// The filesystem the workload runs on, made by the host's mkfs.
+    #[arg(long, value_enum, default_value_t = GuestFs::Ext4)]
+    pub fs: GuestFs,
+    /// Seed of the workload's payloads and of the subset sampling (default: from the clock).
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
+    pub seed: Option<u64>,
+    /// Keep the logs, the initramfs and both consoles in this new or empty directory.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+    /// Subsets of one flush's writes explored exhaustively up to this many; beyond, this many
+    /// are drawn from the seed.
+    #[arg(long, default_value_t = crate::block_replay::host::DEFAULT_SUBSETS, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub subsets: u32,
+    /// Torn writes per flush epoch: the flush point's prefix plus some sectors (drawn from the
+    /// seed) of one multi-sector write of the epoch, as a disk that stops mid-write leaves it.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub tears: u32,
+    /// The protocol under test (variants other than `real` need a `--features defects` build).
+    #[arg(long, value_enum, default_value_t = Protocol::Real)]
+    pub protocol: Protocol,
+    /// The binary that runs as the guest's /init (default: this one when it is of --arch, else
+    /// target/cross/<arch>/portability-matrix).
+    #[arg(long, env = "PM_GUEST_BIN")]
+    pub guest_bin: Option<PathBuf>,
+    /// Check the replayed states in a guest of this architecture instead of --arch's: the
+    /// states a writer of one byte order left, recovered by a reader of the other.
+    #[arg(long, value_enum)]
+    pub check_arch: Option<GuestArch>,
+    /// Never try KVM, even where /dev/kvm opens.
+    #[arg(long)]
+    pub no_kvm: bool,
+    /// Write the `block_replay` section as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// A block-replay guest architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuestArch {
+    Amd64,
+    Arm64,
+    /// Big-endian; Debian 13's kernel (scripts/install-guest.sh s390x), always TCG here.
+    S390x,
+    /// Debian 13's kernel behind OpenSBI (scripts/install-guest.sh riscv64), always TCG here.
+    Riscv64,
+}
+
+impl GuestArch {
+    /// Its Debian name.
+    pub fn name(self) -> &'static str {
+        match self {
+            GuestArch::Amd64 => "amd64",
+            GuestArch::Arm64 => "arm64",
+            GuestArch::S390x => "s390x",
+            GuestArch::Riscv64 => "riscv64",
+        }
+    }
+}
+
+/// A filesystem block replay can make and mount in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuestFs {
+    Ext4,
+    Xfs,
+}
+
+impl BlockReplayArgs {
+    pub fn to_request(&self) -> crate::block_replay::host::Request {
+        let arch = self.arch.map_or(crate::platform::arch(), GuestArch::name);
+        crate::block_replay::host::Request {
+            arch: arch.into(),
+            fs: match self.fs {
+                GuestFs::Ext4 => "ext4",
+                GuestFs::Xfs => "xfs",
+            }
+            .into(),
+            seed: self.seed.unwrap_or_else(clock_seed),
+            protocol: self.protocol,
+            subset_bound: self.subsets,
+            tears: self.tears,
+            keep: self.keep.clone(),
+            guest_bin: self.guest_bin.clone(),
+            check_arch: self.check_arch.map(|a| a.name().to_string()),
+            try_kvm: !self.no_kvm,
+            evidence_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayStateArgs {
+    /// The pristine image's log (pristine.log of a kept block replay).
+    #[arg(long)]
+    pub pristine: PathBuf,
+    /// The recorded log (record.log).
+    #[arg(long)]
+    pub log: PathBuf,
+    /// The recorded disk's size in bytes (the filesystem and the marker region).
+    #[arg(long)]
+    pub disk_bytes: u64,
+    /// The state: a flush point (12) or a flush point and positions in its epoch (12/0,2).
+    #[arg(long)]
+    pub state: crate::block_replay::replay::StateSpec,
+    /// The image to write (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +249,20 @@ pub struct CellArgs {
     /// them either way).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Block replay (power loss on the real filesystem in a guest kernel of the cell's
+    /// architecture): `auto` runs it where qemu-system and the kernel package are installed
+    /// (scripts/install-guest.sh ARCH), `off` records it as skipped.
+    #[arg(long, value_enum, env = "PM_BLOCK_REPLAY", default_value_t = BlockReplayChoice::Auto)]
+    pub block_replay: BlockReplayChoice,
+}
+
+/// Whether a cell runs block replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlockReplayChoice {
+    /// Wherever it can run.
+    Auto,
+    /// Never (the evidence says SKIP, not requested).
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -637,6 +775,7 @@ impl CellArgs {
             faults: !self.no_faults,
             block_faults: !self.no_block_faults,
             verbose: self.verbose,
+            block_replay: self.block_replay == BlockReplayChoice::Auto,
         }
     }
 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod block_replay;
+mod block_replay_cmd;
 mod build_info;
 mod cell;
 mod cell_id;
@@ -32,6 +34,9 @@ mod verify;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    if block_replay::guest::is_guest() {
+        block_replay::guest::main();
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Cell(a) => cell::run(&a.to_options()),
@@ -52,6 +57,10 @@ fn main() -> ExitCode {
         Command::Gate(a) => a.to_config().and_then(|c| gate::run(&c)),
         Command::LockProbe(a) => cell::run_lock_probe(&a.dir),
         Command::Matrix(a) => matrix::run(&a.to_config()),
+        Command::BlockReplay(a) => block_replay_cmd::run(&a.to_request(), a.out.as_deref()),
+        Command::ReplayState(a) => {
+            block_replay_cmd::rebuild(&a.pristine, &a.log, a.disk_bytes, &a.state, &a.out)
+        }
         Command::FsPackage(a) => filesystems::print_package(&a.fs),
     };
     match result {

@@ -97,6 +97,14 @@ fn native_cell_on_the_temp_dirs_filesystem_passes_and_reports_its_seed() {
     assert!(run.summary.contains("**PASS**"), "{}", run.summary);
     assert!(run.summary.contains("`424242`"), "{}", run.summary);
     assert!(run.summary.contains("10/10"), "{}", run.summary);
+    // The tests run cells with block replay off: the summary says it was skipped, and why.
+    assert!(
+        run.summary.contains(
+            "Block replay: SKIP: not requested (--block-replay off or PM_BLOCK_REPLAY=off)"
+        ),
+        "{}",
+        run.summary
+    );
 }
 
 #[test]
@@ -365,6 +373,7 @@ fn xfs_cell_runs_on_a_provisioned_loop_filesystem() {
     std::fs::create_dir_all(&bins).unwrap();
     std::os::unix::fs::symlink(BIN, bins.join("portability-matrix")).unwrap();
     let tree = r.path("bins");
+    // The minimum of crash testing that certifies (src/coverage.rs): 3 would be FAIL.
     r.set("PM_FS", "xfs")
         .set("PM_ITERATIONS", "10")
         .set("PM_SEED", "11")
@@ -413,7 +422,9 @@ fn arm64_cell_runs_under_qemu_through_binfmt_misc() {
     let Some((mut r, fs)) = cell_runner(cross.to_str().unwrap()) else {
         return;
     };
-    r.set("PM_ARCH", "arm64").set("PM_SEED", "12");
+    r.set("PM_ARCH", "arm64")
+        .set("PM_ITERATIONS", "10")
+        .set("PM_SEED", "12");
     let run = r.run("run-cell.sh");
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(run.out("status"), "PASS");

@@ -214,6 +214,7 @@ fn release_bundle_holds_the_docs_and_every_cells_evidence_reproducibly() {
     // portability-evidence-<arch>-<fs>/run-<N>/…
     let ev = dir.path().join("evidence");
     let cell = Command::new(BIN)
+        .env("PM_BLOCK_REPLAY", "off")
         .args(["cell", "--iterations", "10", "--seed", "77", "--evidence"])
         .arg(&ev)
         .output()

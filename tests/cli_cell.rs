@@ -208,6 +208,7 @@ fn a_closed_stdout_does_not_stop_the_cell_or_lose_its_evidence() {
     let work = tempfile::tempdir().unwrap();
     let ev = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("portability-matrix"))
+        .env("PM_BLOCK_REPLAY", "off")
         .args([
             "cell",
             "--dir",

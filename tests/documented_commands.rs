@@ -36,6 +36,7 @@ const GITHUB: &str = "needs a GitHub workflow run (the gate's GitHub path is tes
 const ROOT_QEMU: &str = "needs root; the full matrix's prerequisites are installed by .ci/run";
 const TEMPLATE: &str = "is a template with a placeholder for the reader to fill in";
 const BENCHMARK: &str = "is a benchmark of docs/performance.md (a 1 GiB log, release builds, cross builds); its numbers come from running it";
+const GUEST: &str = "boots a Debian kernel under qemu-system (root, the kernel package, tens of seconds): tests/block_replay.rs runs block replay for real where it can";
 const CARGO: &str =
     "is a cargo or fuzzing command: .ci/run runs the tests, the defects build and the fuzzing";
 
@@ -103,6 +104,17 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("cat /tmp/wal256/wal.log > /dev/null", Skip(BENCHMARK)),
     ("for i in 1 2 3 4 5 6 7 8 9; do /usr/bin/time -f \"tool %e s wall, %U+%S s cpu, %M KiB\" target/release/portability-matrix verify --dir /tmp/wal256 --out /tmp/v.json; /usr/bin/time -f \"python %e s wall, %U+%S s cpu, %M KiB\" python3 scripts/reference_verify.py /tmp/wal256 >/dev/null; done", Skip(BENCHMARK)),
     ("hyperfine -w 1 -r 9 'target/release/portability-matrix verify --dir /tmp/wal256 --out /tmp/v.json' 'python3 scripts/reference_verify.py /tmp/wal256'", Skip(BENCHMARK)),
+    ("scripts/install-guest.sh amd64", Skip(GUEST)),
+    ("scripts/install-guest.sh arm64", Skip(GUEST)),
+    ("portability-matrix block-replay --arch s390x --check-arch amd64 --fs ext4 --seed 1", Skip(GUEST)),
+    ("portability-matrix block-replay --fs ext4 --seed 1 --tears 2", Skip(GUEST)),
+    ("portability-matrix block-replay --fs ext4 --seed 1 --keep /tmp/br", Skip(GUEST)),
+    ("portability-matrix replay-state --pristine /tmp/br/pristine.log --log /tmp/br/record.log --disk-bytes 68157440 --state 10 --out /tmp/state.img", Skip(GUEST)),
+    ("scripts/install-guest.sh s390x", Skip(GUEST)),
+    ("scripts/install-guest.sh riscv64", Skip(GUEST)),
+    ("scripts/cross-build.sh amd64 arm64 s390x riscv64", Skip(BENCHMARK)),
+    ("/usr/bin/time -v target/cross/amd64/portability-matrix block-replay --fs ext4 --seed 1 --no-kvm", Skip(BENCHMARK)),
+    ("/usr/bin/time -v target/cross/amd64/portability-matrix block-replay --arch arm64 --fs xfs --seed 1", Skip(BENCHMARK)),
 ];
 
 /// One ```sh block: where it is and its commands, continuation lines joined.
@@ -282,6 +294,7 @@ impl Sandbox {
             .args(["-c", script])
             .current_dir(self.work())
             .env("PATH", &self.path_var)
+            .env("PM_BLOCK_REPLAY", "off")
             .env_remove("GITHUB_SHA")
             .env("GIT_CEILING_DIRECTORIES", self.dir.path())
             .output()

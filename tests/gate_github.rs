@@ -468,6 +468,7 @@ fn the_folder_and_the_github_gate_reach_the_same_decision() {
     let ev = work.path().join("evidence");
     let cell_run = assert_cmd::Command::cargo_bin("portability-matrix")
         .unwrap()
+        .env("PM_BLOCK_REPLAY", "off")
         .args([
             "cell",
             "--iterations",

@@ -193,7 +193,8 @@ fn without_root_a_loop_filesystem_is_skip_naming_root() {
         let mut c = Command::new(setpriv);
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .args(args)
-            .env("TMPDIR", s.tmp());
+            .env("TMPDIR", s.tmp())
+            .env("PM_BLOCK_REPLAY", "off");
         cmd = c;
     }
     let out = cmd.output().unwrap();

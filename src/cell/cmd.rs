@@ -41,6 +41,18 @@ pub fn write_cmd(
     } else {
         crash_harness_line(args)
     };
+    let block_replay = match (platform::arch(), mount.fs_type.as_str()) {
+        ("amd64" | "arm64" | "s390x" | "riscv64", "ext4" | "xfs") => format!(
+            "# block replay alone (power loss on the real filesystem in a guest kernel), same seed:\n\
+             portability-matrix block-replay --arch {} --fs {} --seed {seed} --subsets {} --keep DIR",
+            platform::arch(),
+            mount.fs_type,
+            crate::block_replay::host::DEFAULT_SUBSETS
+        ),
+        (arch, fs) => format!(
+            "# block replay: not for {arch}/{fs} (ext4 and xfs only)"
+        ),
+    };
     let text = format!(
         "# How to reproduce this run. The seed drives every random choice of the crash harness.\n\
          # tool: portability-matrix {}\n\
@@ -59,7 +71,8 @@ pub fn write_cmd(
          portability-matrix crash-harness --fault kill --kills {} --seed {seed}\n\
          portability-matrix crash-explore --workload standard --seed {seed} --bound {}{}\n\
          # verify this run's known-good fixture again:\n\
-         portability-matrix verify --dir {}\n",
+         portability-matrix verify --dir {}\n\
+         {block_replay}\n",
         crate::build_info::VERSION_LINE,
         platform::kernel(),
         platform::arch(),

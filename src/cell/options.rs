@@ -27,4 +27,6 @@ pub struct CellOptions {
     pub block_faults: bool,
     /// Every kill and iteration on the terminal too, not only in `autonomy.log`.
     pub verbose: bool,
+    /// Whether to run block replay where it can run (qemu-system and the guest kernel present).
+    pub block_replay: bool,
 }

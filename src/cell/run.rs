@@ -11,6 +11,7 @@ use tempfile::TempDir;
 use super::cmd::write_cmd;
 use super::options::CellOptions;
 use super::steps::{run_steps, StepResults};
+use crate::block_replay::summary::BlockReplay;
 use crate::coverage::Minimums;
 use crate::crash::leftovers::Iterations;
 use crate::evidence::layout::{claim_run, RunDir, AUTONOMY_LOG, FIXTURE_DIR, WAL_VERIFY};
@@ -76,8 +77,9 @@ pub fn run(args: &CellOptions) -> Result<ExitCode> {
         &keep_fixture,
         &mut ws.log,
     );
-    let pass = steps.pass();
-    let record = evidence_record(args, &ws, steps, started);
+    let block_replay = block_replay_step(args, &ws.mount.fs_type, &ws.run_dir.path, &mut ws.log);
+    let pass = steps.pass() && block_replay.passes();
+    let record = evidence_record(args, &ws, steps, block_replay, started);
     let out = ws.run_dir.path.join(WAL_VERIFY);
     std::fs::write(&out, serde_json::to_string_pretty(&record)? + "\n")
         .with_context(|| format!("cannot write {}", out.display()))?;
@@ -165,9 +167,10 @@ fn evidence_record(
     args: &CellOptions,
     ws: &Workspace,
     steps: StepResults,
+    block_replay: BlockReplay,
     started: Instant,
 ) -> WalVerify {
-    let pass = steps.pass();
+    let pass = steps.pass() && block_replay.passes();
     let coverage = steps
         .crash_results
         .as_ref()
@@ -222,7 +225,63 @@ fn evidence_record(
         power_loss,
         coverage: CoverageRecord::new(coverage, Minimums::DEFAULT),
         faults: steps.faults,
+        block_replay,
     }
+}
+
+/// Block replay on the cell's architecture and filesystem, where it can run; its logs go beside
+/// the evidence when they are small.
+fn block_replay_step(
+    args: &CellOptions,
+    fs: &str,
+    run_dir: &std::path::Path,
+    log: &mut Log,
+) -> BlockReplay {
+    log.line("== block replay ==");
+    let section = if args.block_replay {
+        crate::block_replay::host::run(&crate::block_replay::host::Request {
+            arch: platform::arch().into(),
+            fs: fs.into(),
+            seed: args.seed,
+            protocol: crate::crash::workload::Protocol::Real,
+            subset_bound: crate::block_replay::host::DEFAULT_SUBSETS,
+            tears: 0,
+            keep: None,
+            guest_bin: None,
+            check_arch: None,
+            try_kvm: true,
+            evidence_dir: Some(run_dir.to_path_buf()),
+        })
+    } else {
+        BlockReplay::skip("not requested (--block-replay off or PM_BLOCK_REPLAY=off)")
+    };
+    match (&section.run, &section.reason) {
+        (Some(r), _) => log.line(&format!(
+            "block replay: {} ({} guest on {} {}, {}: {} log entries, {} flushes, {} states replayed, {} checked, {} violation(s)) [{:.1} s]",
+            section.status,
+            r.guest_arch,
+            r.kernel.package,
+            r.kernel.version,
+            r.accelerator,
+            r.log_entries,
+            r.flushes,
+            r.states_replayed,
+            r.states_checked,
+            r.violations,
+            r.seconds
+        )),
+        (None, Some(why)) => log.line(&format!("block replay: {} ({why})", section.status)),
+        (None, None) => log.line(&format!("block replay: {}", section.status)),
+    }
+    if let Some(r) = &section.run {
+        for f in &r.failures {
+            log.line(&format!(
+                "  state {} ({}): {}; rebuild: {}",
+                f.state, f.check, f.msg, f.rebuild
+            ));
+        }
+    }
+    section
 }
 
 /// The verdict line; after a failure, the WAL directories are kept and the replay is named.

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use rand_chacha::ChaCha8Rng;
 use wal::mem::{Ino, MemStorage};
 use wal::record::{Mark, Recorder, Trace};
+use wal::storage::Storage;
 use wal::{inject, Seq, Wal};
 
 use super::seeded::{iteration_rng, random_payload};
@@ -130,18 +131,11 @@ pub fn record(workload: Workload, seed: u64) -> Result<Recorded> {
     let mem = MemStorage::new();
     mem.create_dir_all(&dir);
     let rec = Recorder::new(mem);
-    let mut rng = iteration_rng(seed, u32::MAX);
-    match workload {
-        Workload::Standard => standard(&rec, &dir, &mut rng),
-        Workload::Appends(n) => {
-            let mut wal = Wal::open_with(rec.clone(), &dir)?;
-            for i in 1..=u64::from(n) {
-                append(&rec, &mut wal, &[random_payload(&mut rng, i)])?;
-            }
-            Ok(())
-        }
-    }
-    .with_context(|| format!("the {} workload failed", workload.name()))?;
+    let marks = rec.clone();
+    run(workload, seed, &rec, &dir, &mut |m| {
+        marks.mark(m);
+        Ok(())
+    })?;
     Ok(Recorded {
         trace: rec.trace(),
         initial: Vec::new(),
@@ -149,36 +143,88 @@ pub fn record(workload: Workload, seed: u64) -> Result<Recorded> {
     })
 }
 
-fn append(rec: &Recorder, wal: &mut Wal<Recorder>, payloads: &[Vec<u8>]) -> Result<()> {
+/// Runs `workload` with payloads from `seed` on any storage (the recorder in memory, or the
+/// real filesystem in a block-replay guest), calling `mark` with each append's issue before the
+/// call and its acknowledgement after it returns. One sequence of appends, batch, leftovers and
+/// reopen for every crash test that uses it.
+pub fn run<S: Storage + Clone>(
+    workload: Workload,
+    seed: u64,
+    storage: &S,
+    dir: &Path,
+    mark: &mut dyn FnMut(Mark) -> Result<()>,
+) -> Result<()> {
+    let mut rng = iteration_rng(seed, u32::MAX);
+    match workload {
+        Workload::Standard => standard(storage, dir, &mut rng, mark),
+        Workload::Appends(n) => {
+            let mut wal = Wal::open_with(storage.clone(), dir)?;
+            for i in 1..=u64::from(n) {
+                append(&mut wal, &[random_payload(&mut rng, i)], mark)?;
+            }
+            Ok(())
+        }
+    }
+    .with_context(|| format!("the {} workload failed", workload.name()))
+}
+
+/// Appends in the order issued, each its (seq, payload) entries.
+pub type Appends = Vec<Vec<(u64, Vec<u8>)>>;
+
+/// Every append the workload issues, in order: its (seq, payload) entries. Computed by running
+/// it in memory, so it is exactly what the real run issues.
+pub fn planned_appends(workload: Workload, seed: u64) -> Result<Appends> {
+    let dir = PathBuf::from(DIR);
+    let mem = MemStorage::new();
+    mem.create_dir_all(&dir);
+    let mut out = Vec::new();
+    run(workload, seed, &mem, &dir, &mut |m| {
+        if let Mark::Issued(v) = m {
+            out.push(v);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn append<S: Storage>(
+    wal: &mut Wal<S>,
+    payloads: &[Vec<u8>],
+    mark: &mut dyn FnMut(Mark) -> Result<()>,
+) -> Result<()> {
     let first = wal.safe_seq().get() + 1;
-    rec.mark(Mark::Issued(
+    mark(Mark::Issued(
         payloads
             .iter()
             .enumerate()
             .map(|(i, p)| (first + i as u64, p.clone()))
             .collect(),
-    ));
+    ))?;
     let last = wal.append_batch(payloads)?;
-    rec.mark(Mark::Acked(last.end().get()));
-    Ok(())
+    mark(Mark::Acked(last.end().get()))
 }
 
-fn standard(rec: &Recorder, dir: &Path, rng: &mut ChaCha8Rng) -> Result<()> {
-    let mut wal = Wal::open_with(rec.clone(), dir)?;
+fn standard<S: Storage + Clone>(
+    storage: &S,
+    dir: &Path,
+    rng: &mut ChaCha8Rng,
+    mark: &mut dyn FnMut(Mark) -> Result<()>,
+) -> Result<()> {
+    let mut wal = Wal::open_with(storage.clone(), dir)?;
     for i in 1..=4 {
-        append(rec, &mut wal, &[random_payload(rng, i)])?;
+        append(&mut wal, &[random_payload(rng, i)], mark)?;
     }
     let batch: Vec<Vec<u8>> = (5..=7).map(|i| random_payload(rng, i)).collect();
-    append(rec, &mut wal, &batch)?;
+    append(&mut wal, &batch, mark)?;
     drop(wal);
     // A writer that died inside its commit: frame 8 synced, part of frame 9, a stale .tmp.
-    inject::phantom_frame(rec, dir, Seq::new(8), &random_payload(rng, 8))?;
+    inject::phantom_frame(storage, dir, Seq::new(8), &random_payload(rng, 8))?;
     let torn = random_payload(rng, 9);
-    inject::torn_frame(rec, dir, Seq::new(9), &torn, torn.len() / 2)?;
-    inject::stale_tmp(rec, dir, Seq::new(8))?;
-    let mut wal = Wal::open_with(rec.clone(), dir)?;
+    inject::torn_frame(storage, dir, Seq::new(9), &torn, torn.len() / 2)?;
+    inject::stale_tmp(storage, dir, Seq::new(8))?;
+    let mut wal = Wal::open_with(storage.clone(), dir)?;
     for i in 8..=10 {
-        append(rec, &mut wal, &[random_payload(rng, i)])?;
+        append(&mut wal, &[random_payload(rng, i)], mark)?;
     }
     Ok(())
 }

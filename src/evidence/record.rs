@@ -4,7 +4,7 @@
 //!
 //! The seed document fixed the top-level keys and their types (`timestamp` … `iterations`);
 //! everything after them is added evidence (the four steps' details, what built the binary,
-//! the mount the cell ran on). `schemas/wal_verify.schema.json` is the contract, checked against
+//! the mount the cell ran on, block replay). `schemas/wal_verify.schema.json` is the contract, checked against
 //! what these types write by the tests; the gate reads the same files through
 //! [`super::view`], so a change here is a change there. The crash sections (`iterations`,
 //! `kill_runs`, `power_loss`) are the crash module's own summaries, embedded as they are.
@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::block_replay::summary::BlockReplay;
 use crate::build_info::BuildInfo;
 use crate::coverage::{Coverage, Minimums};
 use crate::crash::explore::PowerLoss;
@@ -149,6 +150,9 @@ pub struct WalVerify {
     pub coverage: CoverageRecord,
     /// The fault step: each kind of fault injected, what the WAL did, any violation.
     pub faults: FaultsSection,
+    /// Power loss on the real filesystem in a guest kernel (PASS, FAIL or SKIP with the reason);
+    /// a FAIL counts against `pass`.
+    pub block_replay: BlockReplay,
 }
 
 /// The `faults` object: step 5, the faults a running writer meets (a full disk, a short write,

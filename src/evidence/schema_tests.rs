@@ -93,3 +93,98 @@ fn the_schema_names_exactly_the_invariants_the_verifier_checks() {
         "violations[].invariant"
     );
 }
+
+fn block_replay_run(violations: u64) -> crate::block_replay::summary::BlockReplay {
+    use crate::block_replay::kernel::GuestKernel;
+    use crate::block_replay::summary::{BlockReplay, Run, StateFailure};
+    let failures: Vec<StateFailure> = (0..violations)
+        .map(|_| StateFailure {
+            state: "12/0,2".into(),
+            flush_point: 12,
+            subset: vec![0, 2],
+            check: "oracle".into(),
+            msg: "acknowledged entry 4 was lost".into(),
+            rebuild: "portability-matrix replay-state …".into(),
+        })
+        .collect();
+    BlockReplay {
+        status: if violations == 0 { "PASS" } else { "FAIL" },
+        reason: None,
+        run: Some(Run {
+            kernel: GuestKernel {
+                package: "linux-image-6.1.0-57-cloud-amd64".into(),
+                version: "6.1.192-3".into(),
+                deb_sha256: "a".repeat(64),
+                vmlinuz_sha256: "b".repeat(64),
+                release: "6.1.0-57-cloud-amd64".into(),
+                busybox_version: "1:1.35.0-4".into(),
+                vmlinuz: Default::default(),
+                modules: Default::default(),
+                busybox: Default::default(),
+            },
+            guest_arch: "amd64".into(),
+            accelerator: "tcg",
+            check_arch: "amd64".into(),
+            check_kernel: None,
+            check_accelerator: "tcg",
+            accelerator_notes: vec![],
+            fs: "ext4".into(),
+            mkfs_options: vec!["-q".into(), "-F".into()],
+            mkfs_version: None,
+            fs_bytes: 64 << 20,
+            workload: "standard",
+            protocol: "real",
+            seed: 1,
+            subset_bound: 4,
+            tears: 0,
+            log_entries: 199,
+            log_writes: 115,
+            flushes: 84,
+            log_bytes: 365_568,
+            log_sha256: "c".repeat(64),
+            log_kept: None,
+            appends: 8,
+            flush_points: 85,
+            states_replayed: 139,
+            states_distinct: 139,
+            states_checked: 139,
+            exhaustive: false,
+            violations,
+            seconds: 26.3,
+            record_seconds: 5.0,
+            check_seconds: 20.3,
+            states_per_second: 8.6,
+            record_command: "portability-matrix block-replay --seed 1 --keep DIR".into(),
+            failures,
+        }),
+    }
+}
+
+#[test]
+fn a_block_replay_section_passing_failing_or_skipped_is_valid_evidence() {
+    use crate::block_replay::summary::BlockReplay;
+    for section in [
+        block_replay_run(0),
+        block_replay_run(1),
+        BlockReplay::skip("qemu-system-x86_64 is not installed"),
+    ] {
+        let mut v = fixture::wal_verify("amd64", "ext4", section.passes());
+        v["block_replay"] = serde_json::to_value(&section).unwrap();
+        let errors = schema_errors(&v);
+        assert!(errors.is_empty(), "{}: {errors:#?}", section.status);
+    }
+}
+
+#[test]
+fn the_schema_refuses_a_block_replay_pass_with_violations_or_a_skip_with_counts() {
+    let mut v = fixture::wal_verify("amd64", "ext4", true);
+    let mut section = serde_json::to_value(block_replay_run(0)).unwrap();
+    section["violations"] = 1.into();
+    v["block_replay"] = section;
+    assert!(!schema_errors(&v).is_empty());
+    let mut skip = serde_json::to_value(block_replay_run(0)).unwrap();
+    skip["status"] = "SKIP".into();
+    skip["reason"] = "no kernel".into();
+    v["block_replay"] = skip;
+    assert!(!schema_errors(&v).is_empty());
+}

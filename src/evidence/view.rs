@@ -43,6 +43,28 @@ pub struct Evidence {
     pub kill_runs: Option<KillRunsView>,
     #[serde(default)]
     pub power_loss: Option<PowerLossView>,
+    /// Power loss on the real filesystem (absent in evidence from before it existed).
+    #[serde(default)]
+    pub block_replay: Option<BlockReplayView>,
+}
+
+/// The `block_replay` section's verdict.
+#[derive(Deserialize)]
+pub struct BlockReplayView {
+    pub status: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl BlockReplayView {
+    /// The section in a few words: `PASS`, or the status with its reason.
+    pub fn summary(&self) -> String {
+        let status = self.status.as_deref().unwrap_or("no status");
+        match &self.reason {
+            Some(r) => format!("{status} ({r})"),
+            None => status.to_string(),
+        }
+    }
 }
 
 #[derive(Deserialize)]

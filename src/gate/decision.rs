@@ -160,6 +160,7 @@ fn one_per_cell(observations: Vec<Observation>, policy: &Policy) -> BTreeMap<Cel
     let mut by_cell: BTreeMap<CellId, Observation> = BTreeMap::new();
     for o in observations {
         let o = hold_to_minimums(o, &policy.minimums);
+        let o = hold_to_block_replay(o, policy);
         match by_cell.get(&o.cell) {
             Some(prev) if prev.status.severity() >= o.status.severity() => {}
             _ => {
@@ -197,7 +198,28 @@ fn hold_to_minimums(o: Observation, minimums: &Minimums) -> Observation {
     );
     Observation {
         coverage: o.coverage,
+        block_replay: o.block_replay,
         ..Observation::failed(&o.cell, vec!["COVERAGE".into()], note, &o.source)
+    }
+}
+
+/// A PASS of a cell whose policy requires block replay is a FAIL of `BLOCK_REPLAY` unless its
+/// evidence shows block replay PASS: a SKIP there certifies nothing about power loss on the
+/// real filesystem.
+fn hold_to_block_replay(o: Observation, policy: &Policy) -> Observation {
+    if o.status != Status::Pass || !policy.requires_block_replay(&o.cell) {
+        return o;
+    }
+    let why = match &o.block_replay {
+        Some(Ok(())) => return o,
+        Some(Err(why)) => format!("its block replay was {why}"),
+        None => "its evidence has no block replay".to_string(),
+    };
+    let note = format!("{}, but the policy requires block replay and {why}", o.note);
+    Observation {
+        coverage: o.coverage,
+        block_replay: o.block_replay.clone(),
+        ..Observation::failed(&o.cell, vec!["BLOCK_REPLAY".into()], note, &o.source)
     }
 }
 

@@ -29,6 +29,7 @@ fn obs(c: &str, status: Status, failing: &[&str]) -> Observation {
         note: "n".into(),
         source: "s".into(),
         coverage: None,
+        block_replay: None,
     }
 }
 
@@ -417,4 +418,49 @@ fn a_pass_below_the_minimums_of_crash_testing_is_a_fail_of_coverage_and_a_policy
     );
     let lax = Policy::from_toml("name = \"lax\"\n[minimums]\nkills = 1\n", "t").unwrap_err();
     assert!(format!("{lax:#}").contains("only raise"), "{lax:#}");
+}
+
+#[test]
+fn a_policy_that_requires_block_replay_fails_a_pass_whose_block_replay_was_skipped_or_absent() {
+    let with = |br: Option<Result<(), String>>| Observation {
+        block_replay: br,
+        ..obs("amd64/ext4", Status::Pass, &[])
+    };
+    let plain = Policy::from_toml("name = \"p\"\ngated = [\"amd64/ext4\"]\n", "t").unwrap();
+    let skipped = || {
+        with(Some(Err(
+            "SKIP (qemu-system-x86_64 is not installed)".into()
+        )))
+    };
+    assert_eq!(
+        decide(vec![skipped()], &plain, &[], TODAY).verdict,
+        Verdict::Pass
+    );
+    for requires in ["[\"amd64/ext4\"]", "[\"*\"]"] {
+        let strict = Policy::from_toml(
+            &format!("name = \"p\"\ngated = [\"amd64/ext4\"]\nrequire_block_replay = {requires}\n"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            decide(vec![with(Some(Ok(())))], &strict, &[], TODAY).verdict,
+            Verdict::Pass
+        );
+        let d = decide(vec![skipped()], &strict, &[], TODAY);
+        let c = &d.cells[0];
+        assert_eq!((c.status, c.blocking), (Status::Fail, true));
+        assert_eq!(c.failing, ["BLOCK_REPLAY"]);
+        assert!(
+            c.note.contains("qemu-system-x86_64 is not installed"),
+            "{}",
+            c.note
+        );
+        let d = decide(vec![with(None)], &strict, &[], TODAY);
+        assert!(
+            d.cells[0].note.contains("no block replay"),
+            "{}",
+            d.cells[0].note
+        );
+    }
+    assert!(Policy::from_toml("name = \"p\"\nrequire_block_replay = [\"amd64\"]\n", "t").is_err());
 }

@@ -92,6 +92,10 @@ fn judge(
     match (pass, failing.is_empty()) {
         (true, true) => Ok(Observation {
             coverage: Some(e.coverage()),
+            block_replay: e.block_replay.as_ref().map(|b| match b.status.as_deref() {
+                Some("PASS") => Ok(()),
+                _ => Err(b.summary()),
+            }),
             ..Observation::plain(cell, Status::Pass, format!("{run}certified"), source)
         }),
         (true, false) => Err(format!(

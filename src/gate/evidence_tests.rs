@@ -317,3 +317,22 @@ mod zips {
         assert_eq!(o.status, Status::Unreadable);
     }
 }
+
+#[test]
+fn the_block_replay_sections_verdict_reaches_the_observation() {
+    let mut v = evidence("amd64", "ext4", true);
+    assert_eq!(
+        classify_value(&v, "amd64/ext4", Some(SHA)).block_replay,
+        None
+    );
+    v["block_replay"] = serde_json::json!({"status": "PASS", "states_checked": 139});
+    assert_eq!(
+        classify_value(&v, "amd64/ext4", Some(SHA)).block_replay,
+        Some(Ok(()))
+    );
+    v["block_replay"] = serde_json::json!({"status": "SKIP", "reason": "no kernel"});
+    assert_eq!(
+        classify_value(&v, "amd64/ext4", Some(SHA)).block_replay,
+        Some(Err("SKIP (no kernel)".into()))
+    );
+}

@@ -95,6 +95,9 @@ pub struct Observation {
     pub source: String,
     /// For PASS: how much crash testing the evidence shows, held to the policy's minimums.
     pub coverage: Option<Coverage>,
+    /// For PASS: whether block replay passed (`None`: the evidence has no `block_replay`
+    /// section; `Some(Err(why))`: it was SKIP or FAIL), for a policy that requires it.
+    pub block_replay: Option<Result<(), String>>,
 }
 
 impl Observation {
@@ -107,6 +110,7 @@ impl Observation {
             note,
             source: source.to_string(),
             coverage: None,
+            block_replay: None,
         }
     }
 

@@ -5,7 +5,7 @@
 //! in. Cells a policy does not name are informational. docs/gate.md has the format and why the
 //! built-ins assign the seed's six cells the way they do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
@@ -55,6 +55,33 @@ pub struct Policy {
     /// The crash testing a cell's evidence must show to pass: the documented minimums, or
     /// higher ones the policy file sets.
     pub minimums: Minimums,
+    /// Cells whose evidence must show block replay PASS (`require_block_replay`); `*` is every
+    /// cell.
+    #[serde(serialize_with = "cells_as_string_list")]
+    block_replay: BTreeSet<CellOrAll>,
+}
+
+/// A cell, or every cell (`*`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum CellOrAll {
+    All,
+    Cell(CellId),
+}
+
+impl fmt::Display for CellOrAll {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CellOrAll::All => f.write_str("*"),
+            CellOrAll::Cell(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+fn cells_as_string_list<S: Serializer>(
+    cells: &BTreeSet<CellOrAll>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(cells.iter().map(|c| c.to_string()))
 }
 
 fn cells_as_strings<S: Serializer>(
@@ -77,6 +104,9 @@ struct PolicyFile {
     informational: Vec<String>,
     #[serde(default)]
     optional: Vec<String>,
+    /// Cells (or `*`) whose evidence must show block replay PASS.
+    #[serde(default)]
+    require_block_replay: Vec<String>,
     /// `[minimums]`: raises any of the documented minimums (never lowers one).
     #[serde(default)]
     minimums: MinimumsFile,
@@ -153,7 +183,19 @@ impl Policy {
                 }
             }
         }
+        let mut block_replay = BTreeSet::new();
+        for s in &file.require_block_replay {
+            block_replay.insert(if s == "*" {
+                CellOrAll::All
+            } else {
+                CellOrAll::Cell(
+                    CellId::parse(s)
+                        .map_err(|e| anyhow::anyhow!("the policy file {origin}: {e}"))?,
+                )
+            });
+        }
         Ok(Policy {
+            block_replay,
             minimums: file.minimums.resolve(origin)?,
             name: file.name,
             description: file.description,
@@ -167,6 +209,12 @@ impl Policy {
             .get(cell)
             .copied()
             .unwrap_or(Requirement::Informational)
+    }
+
+    /// Whether the cell's evidence must show block replay PASS to pass.
+    pub fn requires_block_replay(&self, cell: &CellId) -> bool {
+        self.block_replay.contains(&CellOrAll::All)
+            || self.block_replay.contains(&CellOrAll::Cell(cell.clone()))
     }
 
     /// The cells the policy names.

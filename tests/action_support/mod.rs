@@ -150,6 +150,7 @@ impl Runner {
             .current_dir(cwd)
             .env_clear()
             .env("HOME", self.dir.path())
+            .env("PM_BLOCK_REPLAY", "off")
             .env("LC_ALL", "C")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()

@@ -10,8 +10,12 @@ use std::process::Output;
 use wal::format::{encode_frame, file_header};
 use wal::Seq;
 
+/// The binary, with block replay off in the cells it runs: a guest boot takes tens of seconds
+/// (tests/block_replay.rs runs it on purpose).
 pub fn bin() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("portability-matrix").unwrap()
+    let mut c = assert_cmd::Command::cargo_bin("portability-matrix").unwrap();
+    c.env("PM_BLOCK_REPLAY", "off");
+    c
 }
 
 pub fn run(args: &[&str]) -> Output {

@@ -1,0 +1,203 @@
+//! What the host tells the guest (kernel command line words) and what the guest tells the host
+//! (lines on the serial console): the one contract between the two sides, in one place.
+//!
+//! Why a text protocol: the serial console is the only channel a bare guest has without a
+//! network or a shared filesystem, and the kernel may print its own messages on it at any
+//! moment. So every line of ours starts with `PMBR `, carries one fact as `key=value` words
+//! (the message last), and the host ignores every other line. A state's verdict is one line,
+//! so a check that dies half-way loses nothing already reported.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+
+use crate::crash::workload::Protocol;
+
+/// Every console line of ours starts with this.
+pub const PREFIX: &str = "PMBR ";
+
+/// What a guest boot is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the workload on the recorded disk and power off.
+    Record,
+    /// Build every replayed state, mount it, recover, check.
+    Check,
+}
+
+/// The guest's instructions, carried as `pm.<key>=<value>` words of the kernel command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestParams {
+    pub mode: Mode,
+    pub fs: String,
+    pub seed: u64,
+    pub protocol: Protocol,
+    /// The filesystem's size in bytes: the marker region starts there.
+    pub fs_bytes: u64,
+    /// The whole recorded disk (filesystem and marker region).
+    pub disk_bytes: u64,
+    /// Subsets per epoch explored exhaustively; beyond, this many are sampled.
+    pub bound: u32,
+    /// Torn writes per epoch.
+    pub tears: u32,
+}
+
+impl GuestParams {
+    pub fn to_cmdline(&self) -> String {
+        let mode = match self.mode {
+            Mode::Record => "record",
+            Mode::Check => "check",
+        };
+        format!(
+            "pm.mode={mode} pm.fs={} pm.seed={} pm.protocol={} pm.fsbytes={} pm.diskbytes={} pm.bound={} pm.tears={}",
+            self.fs,
+            self.seed,
+            self.protocol.name(),
+            self.fs_bytes,
+            self.disk_bytes,
+            self.bound,
+            self.tears
+        )
+    }
+
+    pub fn from_cmdline(cmdline: &str) -> Result<GuestParams> {
+        let kv: BTreeMap<&str, &str> = cmdline
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("pm.")?.split_once('='))
+            .collect();
+        let get = |k: &str| {
+            kv.get(k)
+                .copied()
+                .with_context(|| format!("the kernel command line has no pm.{k}="))
+        };
+        let num = |k: &str| -> Result<u64> {
+            get(k)?
+                .parse()
+                .with_context(|| format!("pm.{k} is not a number"))
+        };
+        let mode = match get("mode")? {
+            "record" => Mode::Record,
+            "check" => Mode::Check,
+            m => bail!("pm.mode={m} is neither record nor check"),
+        };
+        let protocol = <Protocol as clap::ValueEnum>::from_str(get("protocol")?, false)
+            .map_err(|e| anyhow::anyhow!("pm.protocol: {e}"))?;
+        Ok(GuestParams {
+            mode,
+            fs: get("fs")?.to_string(),
+            seed: num("seed")?,
+            protocol,
+            fs_bytes: num("fsbytes")?,
+            disk_bytes: num("diskbytes")?,
+            bound: u32::try_from(num("bound")?).context("pm.bound is too large")?,
+            // Absent from the command lines of builds before torn writes: none.
+            tears: match kv.get("tears") {
+                Some(t) => t.parse().context("pm.tears is not a number")?,
+                None => 0,
+            },
+        })
+    }
+}
+
+/// One of our console lines: its kind (the first word) and its `key=value` words; a `msg=`
+/// word takes the rest of the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub kind: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Line {
+    pub fn new(kind: &str) -> Line {
+        Line {
+            kind: kind.into(),
+            fields: BTreeMap::new(),
+        }
+    }
+
+    pub fn with(mut self, k: &str, v: impl ToString) -> Line {
+        self.fields.insert(k.into(), v.to_string());
+        self
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.fields.get(k).map(String::as_str)
+    }
+
+    pub fn num(&self, k: &str) -> Option<u64> {
+        self.get(k)?.parse().ok()
+    }
+
+    /// The line as printed: `PMBR <kind> k=v … msg=<rest>`. Values other than `msg` have their
+    /// spaces replaced, so the line always reads back.
+    pub fn render(&self) -> String {
+        let mut s = format!("{PREFIX}{}", self.kind);
+        for (k, v) in &self.fields {
+            if k != "msg" {
+                s.push_str(&format!(" {k}={}", v.replace(char::is_whitespace, "_")));
+            }
+        }
+        if let Some(m) = self.fields.get("msg") {
+            s.push_str(&format!(" msg={}", m.replace(['\n', '\r'], " ")));
+        }
+        s
+    }
+
+    /// Reads one console line; `None` for anything that is not ours (kernel messages, noise).
+    pub fn parse(raw: &str) -> Option<Line> {
+        let raw = raw.trim_end_matches(['\r', '\n']);
+        let rest = &raw[raw.find(PREFIX)? + PREFIX.len()..];
+        let (head, msg) = match rest.find(" msg=") {
+            Some(i) => (&rest[..i], Some(&rest[i + 5..])),
+            None => (rest, None),
+        };
+        let mut words = head.split_whitespace();
+        let mut line = Line::new(words.next()?);
+        for w in words {
+            let (k, v) = w.split_once('=')?;
+            line.fields.insert(k.into(), v.into());
+        }
+        if let Some(m) = msg {
+            line.fields.insert("msg".into(), m.into());
+        }
+        Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_params_survive_the_kernel_command_line() {
+        let p = GuestParams {
+            mode: Mode::Check,
+            fs: "xfs".into(),
+            seed: 42,
+            protocol: Protocol::Real,
+            fs_bytes: 1 << 20,
+            disk_bytes: 2 << 20,
+            bound: 8,
+            tears: 2,
+        };
+        let cmdline = format!("console=ttyS0 quiet {} panic=-1", p.to_cmdline());
+        assert_eq!(GuestParams::from_cmdline(&cmdline).unwrap(), p);
+        assert!(GuestParams::from_cmdline("console=ttyS0").is_err());
+    }
+
+    #[test]
+    fn a_console_line_reads_back_even_after_kernel_noise() {
+        let l = Line::new("state")
+            .with("n", 3)
+            .with("spec", "12/0,2")
+            .with("check", "oracle")
+            .with(
+                "msg",
+                "acknowledged entry 4 was lost: recovery kept 3 entries",
+            );
+        let back = Line::parse(&format!("[   3.1] xfs: noise{}\r\n", l.render())).unwrap();
+        assert_eq!(back, l);
+        assert!(Line::parse("[    0.000] Linux version 6.1").is_none());
+        assert!(Line::parse("PMBR").is_none());
+    }
+}
