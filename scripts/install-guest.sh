@@ -20,11 +20,22 @@
 # .deb still has the recorded sha256 is kept.
 #
 # Usage: scripts/install-guest.sh ARCH      (amd64, arm64, s390x or riscv64)
-#        GUEST_CACHE=DIR overrides the cache root; APT_UPDATE=no skips `apt-get update`.
+#        GUEST_CACHE=DIR overrides the cache root; APT_UPDATE=no skips `apt-get update`;
+#        DEBIAN_MIRROR=URI names the Debian archive for trixie's lists (default: the one apt uses).
 set -euo pipefail
 
 ARCH=${1:-}
 say() { echo "install-guest: $*" >&2; }
+# The Debian archive this machine's apt already uses (its first `.../debian` URI, one-line or
+# deb822 sources), so that trixie's lists come from the same place.
+debian_mirror() {
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    if [[ -r $f ]]; then cat "$f"; fi
+  done | { grep -E '^[[:space:]]*(deb|URIs:)' || true; } |
+    { grep -oE 'https?://[^[:space:]]+/debian/?([[:space:]]|$)' || true; } |
+    head -n 1 | tr -d '[:space:]' | sed 's#/$##'
+}
 root=${GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portability-matrix/guest}
 APT=()     # extra options for apt-get and apt-cache (the trixie lists for s390x)
 FOREIGN=1  # a foreign architecture of the machine's own apt (dpkg --add-architecture)
@@ -35,7 +46,12 @@ case $ARCH in
     QEMU_PKG=qemu-system-misc; QEMU_BIN=qemu-system-$ARCH; FLAVOUR=$ARCH; FOREIGN=0
     lists=$root/apt-trixie-$ARCH
     mkdir -p "$lists/lists/partial" "$lists/cache/archives/partial"
-    echo "deb [arch=$ARCH] http://deb.debian.org/debian trixie main" >"$lists/sources.list"
+    mirror=${DEBIAN_MIRROR:-$(debian_mirror)}
+    if [[ -z $mirror ]]; then
+      say "no Debian archive in apt's sources to read trixie's $ARCH kernels from; set DEBIAN_MIRROR to one (its URI, ending in /debian)"
+      exit 2
+    fi
+    echo "deb [arch=$ARCH] $mirror trixie main" >"$lists/sources.list"
     APT=(-o "Dir::Etc::sourcelist=$lists/sources.list" -o Dir::Etc::sourceparts=/dev/null
       -o "Dir::State::lists=$lists/lists" -o "Dir::Cache=$lists/cache"
       -o "APT::Architectures::=$ARCH" -o Debug::NoLocking=1)
