@@ -93,6 +93,7 @@ jobs:
           seed: 1717
           evidence-dir: ${{{{ env.TEST_EVIDENCE }}}}
           upload: false
+          block-replay: off
 {record_pm}
 "#,
         record_pm = record_outputs("pm"),
@@ -149,6 +150,8 @@ fn act_runs_a_native_cell_and_the_gate_decides_on_its_uploaded_evidence() {
         summary.contains("| **PASS** | 10/10 | PASS | `4242` |"),
         "{summary}"
     );
+    // Block replay (input `block-replay`, `auto` by default) ran, or says why it did not.
+    assert!(summary.contains("Block replay: "), "{summary}");
     assert!(
         run.annotation("cell", "notice")
             .is_some_and(|m| m.contains(&format!("{cell}::PASS"))),
@@ -260,6 +263,8 @@ fn act_runs_an_xfs_cell_on_a_provisioned_loop_filesystem() {
         summary.contains("| **PASS** | 10/10 | PASS | `1717` |"),
         "{summary}"
     );
+    // `block-replay: off`: the evidence says it was skipped on purpose.
+    assert_eq!(json["block_replay"]["status"], "SKIP", "{json}");
     assert!(
         !fixture.path("artifacts").exists(),
         "upload: false uploaded anyway"

@@ -154,13 +154,15 @@ impl Fixture {
         self.path(rel).to_str().unwrap().to_string()
     }
 
-    /// What a released action runs from: `action.yml` and `dist/` (without the packaging
-    /// output), enough for `binary:`, which never builds from source.
+    /// What a released action runs from: `action.yml`, `dist/` (without the packaging
+    /// output) and the guest installer, enough for `binary:`, which never builds from source.
     fn copy_action(&self) {
         let to = self.path("action");
-        std::fs::create_dir_all(&to).unwrap();
+        std::fs::create_dir_all(to.join("scripts")).unwrap();
         std::fs::copy(repo().join("action.yml"), to.join("action.yml")).unwrap();
         copy_tree(&repo().join("dist"), &to.join("dist"), &["out"]);
+        let guest = "scripts/install-guest.sh";
+        std::fs::copy(repo().join(guest), to.join(guest)).unwrap();
     }
 
     /// Writes the workflow (its `env:` naming this fixture's folders, plus `env`) into a git
