@@ -280,6 +280,10 @@ pub struct FaultHarnessArgs {
     /// Write the `faults` section as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The block-io-errors kind boots a guest as block replay does: `auto` wherever it can
+    /// run, `off` records it as skipped.
+    #[arg(long, value_enum, env = "PM_BLOCK_REPLAY", default_value_t = BlockReplayChoice::Auto)]
+    pub block_replay: BlockReplayChoice,
 }
 
 /// The kinds of fault the fault step injects.
@@ -293,6 +297,9 @@ pub enum FaultKindArg {
     FileSizeLimit,
     /// A loop filesystem of the type holding --dir, filled (root only).
     FullDisk,
+    /// EIO from the disk (QEMU's blkdebug) under ext4 or xfs of the type holding --dir, in a
+    /// guest kernel of this machine's architecture, as block replay boots it.
+    BlockIoErrors,
 }
 
 impl FaultKindArg {
@@ -303,6 +310,7 @@ impl FaultKindArg {
             FaultKindArg::Seam => Some(Kind::Seam),
             FaultKindArg::FileSizeLimit => Some(Kind::FileSizeLimit),
             FaultKindArg::FullDisk => Some(Kind::FullDisk),
+            FaultKindArg::BlockIoErrors => Some(Kind::BlockIoErrors),
         }
     }
 }

@@ -19,6 +19,7 @@ pub fn run(
     only: Option<Kind>,
     dir: Option<&Path>,
     out: Option<&Path>,
+    guest: bool,
 ) -> Result<ExitCode> {
     say(&format!("fault harness: seed {seed}"));
     let mut tmp = None;
@@ -42,6 +43,7 @@ pub fn run(
         only,
         &root,
         &fs,
+        guest,
         &self_command,
         &mut Screen::new(true),
     );

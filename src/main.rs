@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             a.kind.to_kind(),
             a.dir.as_deref(),
             a.out.as_deref(),
+            a.block_replay == cli::BlockReplayChoice::Auto,
         ),
         Command::FaultWriter(a) => faults::fsize::run_writer(&a.dir, a.seed, a.file_size_limit),
         Command::Gate(a) => a.to_config().and_then(|c| gate::run(&c)),

@@ -75,6 +75,7 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("portability-matrix verify --dir /tmp/pm-state/recovered", Run(0)),
     ("portability-matrix fault-harness --seed 7", Run(0)),
     ("portability-matrix fault-harness --kind file-size-limit --seed 7 --dir /tmp/pm-faults", Run(0)),
+    ("portability-matrix fault-harness --kind block-io-errors --seed 7 --dir /tmp/pm-faults", Run(0)),
     ("cargo run --release --features defects -- crash-explore --protocol no-dir-sync --seed 1", Skip(CARGO)),
     ("cargo test --features defects --bin portability-matrix -- crash::", Skip(CARGO)),
     ("scripts/fuzz.sh", Skip(CARGO)),

@@ -23,6 +23,21 @@ pub enum Mode {
     Record,
     /// Build every replayed state, mount it, recover, check.
     Check,
+    /// The `block-io-errors` fault kind: meet an EIO on each disk (`crate::faults::block_io`).
+    IoFaults,
+    /// Its second boot: reopen each disk's WAL without the fault and check it.
+    IoCheck,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Record => "record",
+            Mode::Check => "check",
+            Mode::IoFaults => "io-faults",
+            Mode::IoCheck => "io-check",
+        }
+    }
 }
 
 /// The guest's instructions, carried as `pm.<key>=<value>` words of the kernel command line.
@@ -40,16 +55,20 @@ pub struct GuestParams {
     pub bound: u32,
     /// Torn writes per epoch.
     pub tears: u32,
+    /// What the io-check boot expects of each disk (`crate::faults::block_io`); empty otherwise.
+    pub expect: String,
 }
 
 impl GuestParams {
     pub fn to_cmdline(&self) -> String {
-        let mode = match self.mode {
-            Mode::Record => "record",
-            Mode::Check => "check",
+        let mode = self.mode.name();
+        let expect = if self.expect.is_empty() {
+            String::new()
+        } else {
+            format!(" pm.expect={}", self.expect)
         };
         format!(
-            "pm.mode={mode} pm.fs={} pm.seed={} pm.protocol={} pm.fsbytes={} pm.diskbytes={} pm.bound={} pm.tears={}",
+            "pm.mode={mode} pm.fs={} pm.seed={} pm.protocol={} pm.fsbytes={} pm.diskbytes={} pm.bound={} pm.tears={}{expect}",
             self.fs,
             self.seed,
             self.protocol.name(),
@@ -78,7 +97,9 @@ impl GuestParams {
         let mode = match get("mode")? {
             "record" => Mode::Record,
             "check" => Mode::Check,
-            m => bail!("pm.mode={m} is neither record nor check"),
+            "io-faults" => Mode::IoFaults,
+            "io-check" => Mode::IoCheck,
+            m => bail!("pm.mode={m} is not record, check, io-faults or io-check"),
         };
         let protocol = <Protocol as clap::ValueEnum>::from_str(get("protocol")?, false)
             .map_err(|e| anyhow::anyhow!("pm.protocol: {e}"))?;
@@ -95,6 +116,7 @@ impl GuestParams {
                 Some(t) => t.parse().context("pm.tears is not a number")?,
                 None => 0,
             },
+            expect: kv.get("expect").map(|e| e.to_string()).unwrap_or_default(),
         })
     }
 }
@@ -179,6 +201,7 @@ mod tests {
             disk_bytes: 2 << 20,
             bound: 8,
             tears: 2,
+            expect: String::new(),
         };
         let cmdline = format!("console=ttyS0 quiet {} panic=-1", p.to_cmdline());
         assert_eq!(GuestParams::from_cmdline(&cmdline).unwrap(), p);

@@ -1,6 +1,7 @@
 //! This binary as PID 1 of a block-replay guest: bring up the little it needs, then record
-//! (run the standard workload on the recorded disk) or check (every replayed state), report on
-//! the console, power off.
+//! (run the standard workload on the recorded disk) or check (every replayed state), or run the
+//! `block-io-errors` fault kind's two boots (`crate::faults::block_io_guest`), report on the
+//! console, power off.
 //!
 //! Why the project's own binary and not a shell script: the workload, the oracle and R1-R5 must
 //! be exactly the code the rest of the matrix certifies, and run on the guest's architecture.
@@ -31,6 +32,8 @@ pub fn main() -> ! {
     let outcome = boot().and_then(|p| match p.mode {
         Mode::Record => super::guest_record::record(&p),
         Mode::Check => super::guest_check::check(&p),
+        Mode::IoFaults => crate::faults::block_io_guest::inject(&p),
+        Mode::IoCheck => crate::faults::block_io_guest::check(&p),
     });
     let end = match outcome {
         Ok(()) => Line::new("end").with("ok", 1),

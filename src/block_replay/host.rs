@@ -129,7 +129,7 @@ fn workdir(req: &Request) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
 }
 
 /// Makes the filesystem on an image file with the host's mkfs; returns its options and version.
-fn make_fs(fs: &str, img: &Path, bytes: u64) -> Result<(Vec<String>, Option<String>)> {
+pub fn make_fs(fs: &str, img: &Path, bytes: u64) -> Result<(Vec<String>, Option<String>)> {
     File::create(img)?.set_len(bytes)?;
     let opts: Vec<String> = crate::filesystems::mkfs_options(fs)
         .iter()
@@ -208,6 +208,7 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
         disk_bytes,
         bound: req.subset_bound,
         tears: req.tears,
+        expect: String::new(),
     };
 
     // Boot 1: record.

@@ -68,7 +68,43 @@ pub enum Disk<'a> {
     Logged { image: &'a Path, log: &'a Path },
     /// A raw file the guest only reads.
     ReadOnly(&'a Path),
+    /// A raw image the guest reads and writes.
+    Plain(&'a Path),
+    /// A raw image behind QEMU's `blkdebug` driver, which fails one request with EIO (see
+    /// [`IoError`]).
+    Failing { image: &'a Path, error: IoError },
 }
+
+/// The EIO a `blkdebug` disk returns. The error is armed, not live from the start: the mount
+/// and the WAL's set-up must not meet it. blkdebug's state machine starts in state 1; a
+/// write-zeroes request (the guest's `fallocate(FALLOC_FL_ZERO_RANGE)` on the raw disk, past the
+/// filesystem, which neither ext4 mounted `noinit_itable` nor xfs ever sends) moves it to
+/// state 2, where the next write or flush fails once (`once=on`) and never again. A read fails
+/// from then on, every time: Linux retries a failed buffered read once (readahead, then a
+/// single page), so an error that strikes once never reaches the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoError {
+    /// The next data write.
+    Write,
+    /// The next cache flush (what fsync and fdatasync send).
+    Flush,
+    /// Every read.
+    Read,
+}
+
+impl IoError {
+    /// The blkdebug event and I/O type of the rule, and whether it strikes once.
+    fn rule(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            IoError::Write => ("write_aio", "write", "on"),
+            IoError::Flush => ("flush_to_disk", "flush", "on"),
+            IoError::Read => ("read_aio", "read", "off"),
+        }
+    }
+}
+
+/// The blkdebug event that arms the error.
+pub const ARM_EVENT: &str = "pwritev_zero";
 
 /// One guest boot.
 pub struct Boot<'a> {
@@ -153,6 +189,31 @@ pub fn command_line(b: &Boot, accel: Accel) -> Result<Vec<String>> {
                     "driver=raw,read-only=on,node-name=d{i},file.driver=file,file.filename={},file.locking=off",
                     p.display()
                 ));
+            }
+            Disk::Plain(p) => {
+                a.push("-blockdev".into());
+                a.push(format!(
+                    "driver=raw,node-name=d{i},file.driver=file,file.filename={},file.locking=off",
+                    p.display()
+                ));
+            }
+            Disk::Failing { image, error } => {
+                let (event, iotype, once) = error.rule();
+                a.push("-blockdev".into());
+                a.push(format!(
+                    "driver=file,filename={},node-name=base{i},locking=off",
+                    image.display()
+                ));
+                // raw on top: raw-format is what announces read_aio and write_aio to its child.
+                a.push("-blockdev".into());
+                a.push(format!(
+                    "driver=blkdebug,image=base{i},node-name=dbg{i},\
+                     set-state.0.event={ARM_EVENT},set-state.0.state=1,set-state.0.new_state=2,\
+                     inject-error.0.event={event},inject-error.0.state=2,\
+                     inject-error.0.iotype={iotype},inject-error.0.errno=5,inject-error.0.once={once}"
+                ));
+                a.push("-blockdev".into());
+                a.push(format!("driver=raw,file=dbg{i},node-name=d{i}"));
             }
         }
         a.push("-device".into());
@@ -366,6 +427,45 @@ mod tests {
             s.contains("console=ttysclp0") && s.contains("virtio-blk-ccw,drive=d0"),
             "{s}"
         );
+        let f = command_line(
+            &Boot {
+                arch: "amd64",
+                append: String::new(),
+                disks: vec![
+                    Disk::Failing {
+                        image: Path::new("/d/w.img"),
+                        error: IoError::Write,
+                    },
+                    Disk::Failing {
+                        image: Path::new("/d/f.img"),
+                        error: IoError::Flush,
+                    },
+                    Disk::Plain(Path::new("/d/r.img")),
+                ],
+                ..b
+            },
+            Accel::Tcg,
+        )
+        .unwrap();
+        let f = f.join(" ");
+        assert!(
+            f.contains(
+                "driver=blkdebug,image=base0,node-name=dbg0,set-state.0.event=pwritev_zero,\
+                 set-state.0.state=1,set-state.0.new_state=2,inject-error.0.event=write_aio,\
+                 inject-error.0.state=2,inject-error.0.iotype=write,inject-error.0.errno=5,\
+                 inject-error.0.once=on -blockdev driver=raw,file=dbg0,node-name=d0"
+            ),
+            "{f}"
+        );
+        assert!(
+            f.contains("inject-error.0.event=flush_to_disk,inject-error.0.state=2,inject-error.0.iotype=flush"),
+            "{f}"
+        );
+        assert!(
+            f.contains("driver=raw,node-name=d2,file.driver=file,file.filename=/d/r.img"),
+            "{f}"
+        );
+        assert!(f.contains("virtio-blk-pci,drive=d2"), "{f}");
         let k = command_line(&Boot { arch: "amd64", ..b }, Accel::Kvm)
             .unwrap()
             .join(" ");

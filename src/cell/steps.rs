@@ -104,7 +104,15 @@ pub fn run_steps(
         let (r, section) = step(log, "step 5: faults", |log| {
             let dir = work.join("faults");
             std::fs::create_dir_all(&dir)?;
-            let section = run_faults(args.seed, None, &dir, fs, &self_command, &mut Indented(log));
+            let section = run_faults(
+                args.seed,
+                None,
+                &dir,
+                fs,
+                args.block_replay,
+                &self_command,
+                &mut Indented(log),
+            );
             Ok((section.pass, faults_summary(&section), section))
         });
         (

@@ -187,7 +187,7 @@ impl FaultsSection {
 /// One kind of fault: how often it struck, what the WAL did, what went wrong.
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultKindRecord {
-    /// `seam`, `file-size-limit`, `full-disk`.
+    /// `seam`, `file-size-limit`, `full-disk`, `block-io-errors`.
     pub kind: &'static str,
     /// PASS, FAIL or SKIP.
     pub status: &'static str,

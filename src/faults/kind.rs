@@ -9,16 +9,23 @@ pub enum Kind {
     Seam,
     FileSizeLimit,
     FullDisk,
+    BlockIoErrors,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Seam, Kind::FileSizeLimit, Kind::FullDisk];
+    pub const ALL: [Kind; 4] = [
+        Kind::Seam,
+        Kind::FileSizeLimit,
+        Kind::FullDisk,
+        Kind::BlockIoErrors,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Seam => "seam",
             Kind::FileSizeLimit => "file-size-limit",
             Kind::FullDisk => "full-disk",
+            Kind::BlockIoErrors => "block-io-errors",
         }
     }
 }

@@ -7,7 +7,8 @@
 //! 2018 "fsyncgate"), and reopening without the fault must give back every acknowledged entry.
 //! Each kind brings the fault from somewhere else: `seam` from a wrapped storage in memory,
 //! `file-size-limit` from the real kernel's file-size limit, `full-disk` from a real filesystem
-//! of the cell's type filled up. `writer` is the writer and the judgement all three share, `kind` what each kind reports.
+//! of the cell's type filled up, `block-io-errors` from a real kernel's disk that returns EIO
+//! (QEMU's `blkdebug` under a guest of block replay). `writer` is the writer and the judgement all three share, `kind` what each kind reports.
 //! docs/crash-model.md ("Faults") argues why each is realistic. Like `crash`, this module stands
 //! on its own: it imports the crash checks, the shared loop filesystem and the evidence types.
 
@@ -19,6 +20,8 @@ use anyhow::Result;
 use crate::crash::narrate::Narrator;
 use crate::evidence::record::{FaultViolation, FaultsSection};
 
+pub mod block_io;
+pub mod block_io_guest;
 pub mod fsize;
 pub mod full_disk;
 mod kind;
@@ -28,13 +31,16 @@ pub mod writer;
 pub use kind::{replay_line, Kind, KindOutcome};
 
 /// Runs the chosen kinds (all when `only` is `None`) in `root`, on a filesystem of type `fs` for
-/// the full disk. `spawn` starts this binary again (the file-size-limit writer is its hidden
-/// `fault-writer`). A kind that cannot run at all is recorded as failed, with why.
+/// the full disk and the guest's disks. `spawn` starts this binary again (the file-size-limit
+/// writer is its hidden `fault-writer`). `guest`: whether a kind may boot a guest (false when
+/// block replay is turned off; that kind is then skipped). A kind that cannot run at all is
+/// recorded as failed, with why.
 pub fn run_faults(
     seed: u64,
     only: Option<Kind>,
     root: &Path,
     fs: &str,
+    guest: bool,
     spawn: &dyn Fn() -> Result<Command, String>,
     log: &mut dyn Narrator,
 ) -> FaultsSection {
@@ -47,6 +53,7 @@ pub fn run_faults(
             Kind::Seam => Ok(seam::run(seed)),
             Kind::FileSizeLimit => fsize::run(seed, root, spawn),
             Kind::FullDisk => full_disk::run(seed, fs),
+            Kind::BlockIoErrors => block_io::run(seed, root, fs, guest),
         };
         let record = match outcome {
             Ok(o) => o.record(),
