@@ -59,32 +59,8 @@ case $ARCH in
   *) say "usage: $0 amd64|arm64|s390x|riscv64"; exit 2 ;;
 esac
 
-sudo=""
-if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
-
-missing_pkgs() {
-  local p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || echo "$p"
-  done
-}
-apt_updated=0
-apt_update() {
-  if ((apt_updated == 0)) && [[ ${APT_UPDATE:-auto} != no ]]; then
-    say "apt-get update"
-    $sudo apt-get update -qq
-    apt_updated=1
-  fi
-}
-apt_install() {
-  local missing
-  mapfile -t missing < <(missing_pkgs "$@")
-  ((${#missing[@]})) || return 0
-  apt_update
-  say "installing ${missing[*]}"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-}
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # 1. The emulator, and the tools that make and inspect the guest's disks (xz: Debian 13's
 #    modules are compressed; the initramfs holds them uncompressed).

@@ -15,33 +15,9 @@ TARGETS=(aarch64-unknown-linux-gnu riscv64gc-unknown-linux-gnu s390x-unknown-lin
 QEMU_ARCHES=(aarch64 riscv64 s390x)
 ROUTE=${CROSS_ROUTE:-auto}
 
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
-fi
 say() { echo "install-matrix-deps: $*" >&2; }
-
-missing_pkgs() {
-  local p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || echo "$p"
-  done
-}
-
-apt_updated=0
-apt_install() {
-  local missing
-  mapfile -t missing < <(missing_pkgs "$@")
-  ((${#missing[@]})) || return 0
-  if ((apt_updated == 0)) && [[ ${APT_UPDATE:-auto} != no ]]; then
-    say "apt-get update"
-    $sudo apt-get update -qq
-    apt_updated=1
-  fi
-  say "installing ${missing[*]}"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-}
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # 1. Emulation, filesystems, inspection tools, cross linkers and static C libraries.
 apt_install qemu-user-static binfmt-support xfsprogs e2fsprogs file binutils util-linux \

@@ -155,14 +155,15 @@ impl Fixture {
     }
 
     /// What a released action runs from: `action.yml`, `dist/` (without the packaging
-    /// output) and the guest installer, enough for `binary:`, which never builds from source.
+    /// output) and the guest installer with its apt helpers, enough for `binary:`, which never builds from source.
     fn copy_action(&self) {
         let to = self.path("action");
         std::fs::create_dir_all(to.join("scripts")).unwrap();
         std::fs::copy(repo().join("action.yml"), to.join("action.yml")).unwrap();
         copy_tree(&repo().join("dist"), &to.join("dist"), &["out"]);
-        let guest = "scripts/install-guest.sh";
-        std::fs::copy(repo().join(guest), to.join(guest)).unwrap();
+        for script in ["scripts/install-guest.sh", "scripts/apt.sh"] {
+            std::fs::copy(repo().join(script), to.join(script)).unwrap();
+        }
     }
 
     /// Writes the workflow (its `env:` naming this fixture's folders, plus `env`) into a git
