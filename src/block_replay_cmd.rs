@@ -33,16 +33,9 @@ pub fn run(req: &Request, out: Option<&Path>) -> Result<ExitCode> {
             );
         }
         println!(
-            "block replay {}/{} on {} ({}): {} entries, {} flushes, {} states replayed, {} distinct checked, {} violation(s) in {:.1} s (record {:.1} s, check {:.1} s, {:.1} states/s)",
-            r.guest_arch,
+            "block replay {}: {} in {:.1} s (record {:.1} s, check {:.1} s, {:.1} states/s)",
             r.fs,
-            r.kernel.package,
-            r.accelerator,
-            r.log_entries,
-            r.flushes,
-            r.states_replayed,
-            r.states_checked,
-            r.violations,
+            r.describe(),
             r.seconds,
             r.record_seconds,
             r.check_seconds,

@@ -89,6 +89,24 @@ pub struct Run {
     pub failures: Vec<StateFailure>,
 }
 
+impl Run {
+    /// One line: the guest, what was replayed and checked, and the verdict's counts.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} guest on {} {}, {}: {} log entries, {} flushes, {} states replayed, {} checked, {} violation(s)",
+            self.guest_arch,
+            self.kernel.package,
+            self.kernel.version,
+            self.accelerator,
+            self.log_entries,
+            self.flushes,
+            self.states_replayed,
+            self.states_checked,
+            self.violations
+        )
+    }
+}
+
 /// A violating state and how to see it again.
 #[derive(Debug, Clone, Serialize)]
 pub struct StateFailure {

@@ -257,17 +257,9 @@ fn block_replay_step(
     };
     match (&section.run, &section.reason) {
         (Some(r), _) => log.line(&format!(
-            "block replay: {} ({} guest on {} {}, {}: {} log entries, {} flushes, {} states replayed, {} checked, {} violation(s)) [{:.1} s]",
+            "block replay: {} ({}) [{:.1} s]",
             section.status,
-            r.guest_arch,
-            r.kernel.package,
-            r.kernel.version,
-            r.accelerator,
-            r.log_entries,
-            r.flushes,
-            r.states_replayed,
-            r.states_checked,
-            r.violations,
+            r.describe(),
             r.seconds
         )),
         (None, Some(why)) => log.line(&format!("block replay: {} ({why})", section.status)),
