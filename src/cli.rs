@@ -48,6 +48,16 @@ pub enum Command {
     /// Used by the kill -9 runs.
     #[command(hide = true)]
     CrashWriter(CrashWriterArgs),
+    /// Keep crash states on disk for a binary of the other byte order to recover: the
+    /// leftovers of writers killed with SIGKILL and the model's power-loss states (some struck
+    /// by a block fault), with a manifest. Used by the matrix's byte-order crossing.
+    #[command(hide = true)]
+    CrashStates(CrashStatesArgs),
+    /// Recover a copy of every state `crash-states` wrote and report what was recovered;
+    /// with --against, compare with another binary's report (exit 1 when they differ). Used by
+    /// the matrix's byte-order crossing.
+    #[command(hide = true)]
+    RecoverStates(RecoverStatesArgs),
     /// Run a cell's fault step alone: a writer meets a short write, EIO, ENOSPC or a failed
     /// sync (from the storage seam, the kernel's file-size limit, a full filesystem of the type
     /// holding --dir) and must refuse the failed append, stop, and lose nothing acknowledged.
@@ -461,6 +471,54 @@ pub struct CrashWriterArgs {
     /// Stop after this many entries.
     #[arg(long, default_value_t = 1_000_000)]
     pub max_entries: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashStatesArgs {
+    /// A new or empty directory for the states and their manifest.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    /// Writers killed with SIGKILL, each leftover kept as a state.
+    #[arg(long, default_value_t = 20)]
+    pub kills: u32,
+    /// The longest delay before a kill.
+    #[arg(long, default_value_t = 20)]
+    pub max_delay_ms: u64,
+    /// Power-loss states of the standard workload, as the persistence model leaves them.
+    #[arg(long, default_value_t = 40)]
+    pub power_states: u32,
+    /// Power-loss states struck by a block fault.
+    #[arg(long, default_value_t = 10)]
+    pub damaged_states: u32,
+}
+
+impl CrashStatesArgs {
+    pub fn to_request(&self) -> crate::crash::states::WriteRequest {
+        crate::crash::states::WriteRequest {
+            out: self.out.clone(),
+            seed: self.seed,
+            kills: self.kills,
+            max_delay_ms: self.max_delay_ms,
+            power_states: self.power_states,
+            damaged_states: self.damaged_states,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverStatesArgs {
+    /// A directory `crash-states` wrote (it is left as it is: recovery runs on copies).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Another binary's report of the same states: exit 1 unless every state was recovered
+    /// identically.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
 }
 
 /// Parses a sector size: a power of two from 512 to 1 MiB.

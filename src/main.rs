@@ -16,6 +16,7 @@ mod coverage;
 mod crash;
 mod crash_explore;
 mod crash_harness;
+mod crash_states_cmd;
 mod evidence;
 mod fault_harness;
 mod faults;
@@ -47,6 +48,10 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate::run(&a.dir, a.size, a.payload_bytes, a.batch),
         Command::CrashExplore(a) => crash_explore::run(&a.to_request()),
         Command::CrashWriter(a) => crash::kill::run_writer(&a.dir, a.seed, a.max_entries),
+        Command::CrashStates(a) => crash_states_cmd::write(&a.to_request()),
+        Command::RecoverStates(a) => {
+            crash_states_cmd::recover(&a.dir, a.out.as_deref(), a.against.as_deref())
+        }
         Command::FaultHarness(a) => fault_harness::run(
             a.seed.unwrap_or_else(crash::seeded::clock_seed),
             a.kind.to_kind(),

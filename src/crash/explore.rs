@@ -453,7 +453,7 @@ pub(super) fn model(opts: &Options, rec: &super::workload::Recorded) -> Vec<Fron
 }
 
 /// What identifies a distinct state: the directory's contents and what the oracle expects.
-fn state_hash(image: &BTreeMap<PathBuf, Vec<u8>>, fr: &Frontier) -> u64 {
+pub(super) fn state_hash(image: &BTreeMap<PathBuf, Vec<u8>>, fr: &Frontier) -> u64 {
     let mut h = DefaultHasher::new();
     (image, fr.acked, fr.issued).hash(&mut h);
     h.finish()

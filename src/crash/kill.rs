@@ -229,16 +229,18 @@ pub fn run_kills(
     })
 }
 
-struct OneKill {
-    killed: bool,
+pub(super) struct OneKill {
+    pub killed: bool,
     /// The safe_seq the writer reported after opening (0 if it died before).
-    started_at: u64,
-    acks: u64,
-    last_ack: u64,
-    failure: Option<String>,
+    pub started_at: u64,
+    pub acks: u64,
+    pub last_ack: u64,
+    pub failure: Option<String>,
 }
 
-fn kill_one(
+/// Starts a writer on `dir`, kills it after `delay` (from its spawn, or from its `ready`), and
+/// says what it acknowledged.
+pub(super) fn kill_one(
     spawn: &dyn Fn() -> Result<Command, String>,
     dir: &Path,
     seed: u64,
@@ -320,7 +322,8 @@ fn kill_one(
     })
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Copies the regular files of `from` into `to` (made afresh).
+pub(super) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     if to.exists() {
         std::fs::remove_dir_all(to).with_context(|| format!("cannot clear {}", to.display()))?;
     }

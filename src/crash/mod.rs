@@ -12,7 +12,8 @@
 //! to a bound and by seeded sampling beyond ([`explore`]); [`replay`] rebuilds one state from
 //! the string a reproducer names it by.
 //! [`kill`] kills a real writer process with SIGKILL and checks the same oracle. [`suite`]
-//! runs them together as step 2. Every random choice comes from the run's seed ([`seeded`]).
+//! runs them together as step 2. [`states`] keeps crash states of both kinds on disk for a
+//! binary of the other byte order to recover (the matrix's byte-order crossing). Every random choice comes from the run's seed ([`seeded`]).
 //! The test-only broken protocols of [`workload::Protocol`] show that the explorer does catch
 //! mistakes.
 //!
@@ -29,6 +30,7 @@ pub mod model;
 pub mod narrate;
 pub mod replay;
 pub mod seeded;
+pub mod states;
 pub mod suite;
 pub mod workload;
 

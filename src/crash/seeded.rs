@@ -13,6 +13,8 @@ use rand_chacha::ChaCha8Rng;
 pub const ITERATIONS: u64 = 0;
 /// The salt of the kill -9 writer's batches and payloads ("kill").
 pub const WRITER: u64 = 0x6b69_6c6c;
+/// The salt of the kill delays of the crash states kept for another byte order ("stat").
+pub const STATES: u64 = 0x7374_6174;
 
 /// Stream `index` of the part `salt` of the run with `seed`.
 pub fn stream(seed: u64, salt: u64, index: u64) -> ChaCha8Rng {

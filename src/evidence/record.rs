@@ -278,7 +278,49 @@ pub struct MatrixSection {
     /// The commands that made and removed the filesystem.
     pub provisioning: Vec<String>,
     pub host_fixture_check: Option<String>,
+    /// For a cell of the other byte order than the host's: its crash states recovered by the
+    /// host's binary and the host's by the cell's (absent for a cell of the host's byte order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byte_order_crossing: Option<ByteOrderCrossing>,
     pub tool: &'static str,
+}
+
+/// `matrix.byte_order_crossing`: crash states written by the cell's binary and by the host's,
+/// each recovered by both (`crate::crash::states`); `pass` when every state of every direction
+/// was recovered identically by the two byte orders. The states and the four reports are kept
+/// under `dir`, inside the run directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct ByteOrderCrossing {
+    pub pass: bool,
+    /// Why the check could not be made, when it could not (the cell then FAILs).
+    pub error: Option<String>,
+    pub seed: u64,
+    /// Relative to the run directory.
+    pub dir: String,
+    pub directions: Vec<CrossingDirection>,
+    pub seconds: f64,
+    /// The commands that ran, in order, each run in `dir`.
+    pub commands: Vec<String>,
+}
+
+/// One writer's states, recovered by its own byte order and by the other.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossingDirection {
+    pub writer_arch: String,
+    pub writer_byte_order: String,
+    pub reader_arch: String,
+    pub reader_byte_order: String,
+    /// States written: kill -9 leftovers and power-loss states, some with a block fault.
+    pub states: usize,
+    /// States the writer's own recovery opened (the rest it refused as damaged).
+    pub opened: usize,
+    pub identical: bool,
+    /// Where the reader's recovery differs from the writer's, one line per state (at most 20).
+    pub differences: Vec<String>,
+    /// The states' directory and the two reports, relative to `dir`.
+    pub states_dir: String,
+    pub writer_report: String,
+    pub reader_report: String,
 }
 
 /// `wal_verify.json` of a cell the matrix could not run, its keys in the order of a cell's own

@@ -34,6 +34,7 @@ fn section(status: &'static str) -> MatrixSection {
         mkfs_version: None,
         provisioning: vec![],
         host_fixture_check: None,
+        byte_order_crossing: None,
         tool: crate::build_info::VERSION_LINE,
     }
 }

@@ -134,15 +134,7 @@ fn header_lines(a: &Annotation) -> String {
 /// The cell's command line with the arguments `args` (already quoted), through the emulator
 /// when one was named.
 fn cell_command_line(c: &CellCommand, args: Vec<String>) -> String {
-    let q = |p: &Path| shell_quote(&p.display().to_string());
-    let mut words: Vec<String> = Vec::new();
-    if let Some(w) = &c.wrapper {
-        words.push(format!("{}={}", crate::self_exec::EXEC_WRAPPER_ENV, q(w)));
-        words.push(q(w));
-    }
-    words.push(q(&c.binary));
-    words.extend(args);
-    words.join(" ")
+    c.shell_line_with(args)
 }
 
 /// The provisioning commands as run, and a script that makes, uses and removes the same

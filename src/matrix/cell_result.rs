@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::request::CellRequest;
 use crate::cell_id::CellId;
-use crate::evidence::record::MatrixSection;
+use crate::evidence::record::{ByteOrderCrossing, MatrixSection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Status {
@@ -60,6 +60,11 @@ pub struct CellOutcome {
     pub exit: Option<String>,
     /// The cell's known-good fixture, verified again by the matrix on the host.
     pub host_fixture_check: Option<String>,
+    /// The cell's byte order, as its own evidence says (`endian`).
+    pub detected_endian: Option<String>,
+    /// The cell's crash states recovered by the host's byte order, and the reverse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byte_order_crossing: Option<ByteOrderCrossing>,
 }
 
 /// How the cell's filesystem was provided (all `None` when it ran on an existing one).
@@ -103,6 +108,8 @@ impl CellOutcome {
             run_dir: None,
             exit: None,
             host_fixture_check: None,
+            detected_endian: None,
+            byte_order_crossing: None,
         }
     }
 
@@ -134,6 +141,7 @@ impl CellOutcome {
             mkfs_version: p.mkfs_version.clone(),
             provisioning: p.commands.clone(),
             host_fixture_check: self.host_fixture_check.clone(),
+            byte_order_crossing: self.byte_order_crossing.clone(),
             tool: crate::build_info::VERSION_LINE,
         }
     }

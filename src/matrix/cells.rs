@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::annotate::{self, Annotation};
+use super::byte_order;
 use super::cell_result::{CellOutcome, Provisioning, Status};
 use super::child::{describe_exit, spawn_and_wait};
 use super::emulation::{self, Exec};
@@ -168,6 +169,7 @@ fn run_and_judge(r: &CellRequest, o: &mut CellOutcome, command: &CellCommand, l:
     };
     if let (Status::Pass, Some(rd)) = (o.status, &run_dir) {
         check_fixture_on_host(r, o, rd);
+        cross_byte_orders(r, o, command, rd);
     }
     if let Err(e) = cleanup {
         let why = match o.reason.take() {
@@ -208,6 +210,35 @@ fn check_fixture_on_host(r: &CellRequest, o: &mut CellOutcome, run_dir: &Path) {
             o.fail(why);
         }
     }
+}
+
+/// For a cell whose byte order is not the host's: its crash states recovered by the host's
+/// binary and the host's by its own, identically, or the cell FAILs.
+fn cross_byte_orders(r: &CellRequest, o: &mut CellOutcome, command: &CellCommand, run_dir: &Path) {
+    let Some(endian) = o.detected_endian.clone() else {
+        return;
+    };
+    if endian == crate::platform::endian() {
+        return;
+    }
+    let c = byte_order::cross(r, command, &endian, run_dir);
+    let line = byte_order::describe(&c);
+    println!(
+        "byte orders: {} ({:.1} s; {}/{})",
+        if c.pass { "PASS" } else { "FAIL" },
+        c.seconds,
+        run_dir.display(),
+        byte_order::DIR
+    );
+    println!("  {line}");
+    if !c.pass {
+        let why = match o.reason.take() {
+            Some(earlier) => format!("{earlier}; and {line}"),
+            None => line,
+        };
+        o.fail(why);
+    }
+    o.byte_order_crossing = Some(c);
 }
 
 /// Adds the matrix's evidence to the cell's run directory; failing that is the cell's FAIL.

@@ -41,6 +41,7 @@ fn checks(r: &CellRequest, o: &mut CellOutcome, run: &CellRun) -> Result<(), Str
     let s = |k: &str| report.get(k).and_then(|x| x.as_str()).map(str::to_string);
     o.detected_arch = s("arch");
     o.detected_fs = s("fs_type");
+    o.detected_endian = s("endian");
     o.passed = report
         .get("passed")
         .and_then(|x| x.as_u64())

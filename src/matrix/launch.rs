@@ -11,6 +11,7 @@ use std::process::Command;
 use super::emulation::Exec;
 use super::request::CellRequest;
 use crate::self_exec::EXEC_WRAPPER_ENV;
+use crate::shell::shell_quote;
 
 /// The binary for `arch`: `<binaries>/<arch>/portability-matrix`, or for the host's own
 /// architecture this very binary when that is missing.
@@ -71,6 +72,34 @@ impl CellCommand {
     /// The program executed: the emulator, or else the binary itself.
     pub fn program(&self) -> &Path {
         self.wrapper.as_deref().unwrap_or(&self.binary)
+    }
+
+    /// The same binary, run the same way, with other arguments.
+    pub fn with_argv(&self, argv: Vec<String>) -> CellCommand {
+        CellCommand {
+            binary: self.binary.clone(),
+            wrapper: self.wrapper.clone(),
+            argv,
+        }
+    }
+
+    /// The command as a shell line, with the arguments `args` (already quoted) in place of its
+    /// own.
+    pub fn shell_line_with(&self, args: Vec<String>) -> String {
+        let q = |p: &Path| shell_quote(&p.display().to_string());
+        let mut words: Vec<String> = Vec::new();
+        if let Some(w) = &self.wrapper {
+            words.push(format!("{EXEC_WRAPPER_ENV}={}", q(w)));
+            words.push(q(w));
+        }
+        words.push(q(&self.binary));
+        words.extend(args);
+        words.join(" ")
+    }
+
+    /// The command as a shell line.
+    pub fn shell_line(&self) -> String {
+        self.shell_line_with(self.argv.iter().map(|a| shell_quote(a)).collect())
     }
 
     pub fn to_command(&self) -> Command {
