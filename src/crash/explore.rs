@@ -284,6 +284,60 @@ fn state_indices(total: u128, bound: u64, rng: &mut rand_chacha::ChaCha8Rng) -> 
     }
 }
 
+/// What an exploration found so far: counts, the verifier reports kept, the reproducers.
+#[derive(Default)]
+struct Tally {
+    explored: u64,
+    checked: u64,
+    /// States with a block fault: generated, checked, refused by recovery.
+    c_explored: u64,
+    c_checked: u64,
+    c_refused: u64,
+    on_disk: u64,
+    violating: u64,
+    exhaustive: bool,
+    disk_time: std::time::Duration,
+    reports: Vec<(String, wal::verify::Report)>,
+    found: Vec<Reproducer>,
+    /// The checks a reproducer was already kept for (one per check).
+    kinds: HashSet<&'static str>,
+    /// Distinct states that passed in memory: (frontier, state index), for the on-disk sample.
+    passed: Vec<(usize, u128)>,
+}
+
+impl Tally {
+    /// Takes one checked state's result; true when it passed. The first violation of each
+    /// check is shrunk and kept as a reproducer (up to [`MAX_REPORTED`]).
+    fn take(
+        &mut self,
+        ctx: &StateChecker,
+        fr: &Frontier,
+        fates: Vec<Fate>,
+        mut c: Checked,
+        log: &mut dyn Narrator,
+    ) -> bool {
+        if let Some(r) = c.report.take() {
+            if self.reports.is_empty() || !r.pass() && self.reports.len() < 5 {
+                self.reports
+                    .push((format!("power-loss state {}", fr.state_string(&fates)), r));
+            }
+        }
+        let Some(f) = c.finding else { return true };
+        self.violating += 1;
+        if self.found.len() < MAX_REPORTED && self.kinds.insert(f.check) {
+            let (fates, f) = ctx.shrink(fr, fates, f);
+            let r = ctx.reproducer(fr, &fates, f);
+            log.line(&format!(
+                "violation ({}) at {}: {}",
+                r.check, r.state, r.msg
+            ));
+            log.line(&format!("  replay: {}", r.replay));
+            self.found.push(r);
+        }
+        false
+    }
+}
+
 /// Explores every crash state of the workload (sampling beyond the bound) and checks each.
 pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
     let started = Instant::now();
@@ -296,153 +350,188 @@ pub fn explore(opts: &Options, log: &mut dyn Narrator) -> Result<Exploration> {
         trace,
         dir: &rec.dir,
     };
-    let mut seen: HashSet<u64> = HashSet::new();
-    // Block-fault states already checked; a state a power cut alone can leave is checked (by
-    // the stricter rules) as one, never skipped because a block fault left it too.
-    let mut seen_damaged: HashSet<u64> = HashSet::new();
-    let (mut c_explored, mut c_checked, mut c_refused) = (0u64, 0u64, 0u64);
-    let (mut explored, mut checked, mut on_disk, mut violating) = (0u64, 0u64, 0u64, 0u64);
-    let mut exhaustive = true;
-    let mut disk_time = std::time::Duration::ZERO;
-    let mut reports: Vec<(String, wal::verify::Report)> = Vec::new();
-    let mut found: Vec<Reproducer> = Vec::new();
-    let mut kinds: HashSet<&'static str> = HashSet::new();
-    // Distinct states that passed in memory: (frontier, state index), for the on-disk sample.
-    let mut passed: Vec<(usize, u128)> = Vec::new();
-    let mut outcome = |fr: &Frontier, fates: Vec<Fate>, mut c: Checked, log: &mut dyn Narrator| {
-        if let Some(r) = c.report.take() {
-            if reports.is_empty() || !r.pass() && reports.len() < 5 {
-                reports.push((format!("power-loss state {}", fr.state_string(&fates)), r));
-            }
-        }
-        let Some(f) = c.finding else { return true };
-        violating += 1;
-        if found.len() < MAX_REPORTED && kinds.insert(f.check) {
-            let (fates, f) = ctx.shrink(fr, fates, f);
-            let r = ctx.reproducer(fr, &fates, f);
-            log.line(&format!(
-                "violation ({}) at {}: {}",
-                r.check, r.state, r.msg
-            ));
-            log.line(&format!("  replay: {}", r.replay));
-            found.push(r);
-        }
-        false
+    let mut t = Tally {
+        exhaustive: true,
+        ..Tally::default()
     };
+    let mut seen = Seen::default();
     for (k, fr) in frs.iter().enumerate() {
-        let mut rng = iteration_rng(opts.seed, fr.crash_point as u32);
-        let (indices, sampled) = state_indices(fr.states(trace), opts.bound, &mut rng);
-        exhaustive &= !sampled;
-        for index in indices {
-            let fates = fr.fates(trace, index);
-            let image = fr.image(trace, &fates);
-            explored += 1;
-            if !seen.insert(state_hash(&image, fr)) {
-                continue;
-            }
-            checked += 1;
-            let c = ctx.check_mem(fr, &image, false);
-            if outcome(fr, fates, c, log) {
-                passed.push((k, index));
-            }
-        }
-        let (indices, sampled) = state_indices(fr.fault_states(trace), opts.bound, &mut rng);
-        exhaustive &= !sampled;
-        for index in indices {
-            let fates = fr.fault_fates(trace, index);
-            let image = fr.image(trace, &fates);
-            c_explored += 1;
-            let h = state_hash(&image, fr);
-            if seen.contains(&h) || !seen_damaged.insert(h) {
-                continue;
-            }
-            c_checked += 1;
-            let c = ctx.check_mem(fr, &image, true);
-            c_refused += u64::from(c.refused);
-            outcome(fr, fates, c, log);
-        }
+        explore_crash_point(&ctx, k, fr, &mut seen, &mut t, log);
         log.progress(
             &format!(
-                "power loss: crash point {}, {checked} states checked",
+                "power loss: crash point {}, {} states checked",
                 rate(
                     k as u64 + 1,
                     frs.len() as u64,
                     started.elapsed().as_secs_f64()
-                )
+                ),
+                t.checked
             ),
             &format!(
-                "  crash point {k}: {explored} states explored, {checked} checked so far \
-                 ({c_checked} with a block fault)"
+                "  crash point {k}: {} states explored, {} checked so far \
+                 ({} with a block fault)",
+                t.explored, t.checked, t.c_checked
             ),
         );
     }
     if let Some((base, n)) = &opts.on_disk {
-        // An even sample of the distinct states, on the filesystem under test.
-        let n = (*n as usize).min(passed.len());
-        for j in 0..n {
-            let (k, index) = passed[j * passed.len() / n];
-            let fr = &frs[k];
-            let fates = fr.fates(trace, index);
-            let image = fr.image(trace, &fates);
-            on_disk += 1;
-            let t = Instant::now();
-            let c = ctx.check_on_disk(fr, &image, &base.join(format!("state-{on_disk}")))?;
-            disk_time += t.elapsed();
-            outcome(fr, fates, c, log);
+        check_sample_on_disk(&ctx, &frs, base, *n, &mut t, log)?;
+    }
+    let summary = summarize(opts, trace.ops.len(), frs.len(), started, &mut t);
+    log.line(&summary.describe());
+    Ok(Exploration {
+        summary,
+        reports: t.reports,
+    })
+}
+
+/// The states already checked, by [`state_hash`]: those a power cut alone can leave, and those
+/// with a block fault. A state a power cut alone can leave is checked (by the stricter rules) as
+/// one, never skipped because a block fault left it too.
+#[derive(Default)]
+struct Seen {
+    plain: HashSet<u64>,
+    damaged: HashSet<u64>,
+}
+
+/// Checks the states of crash point `k`: those a power cut leaves, then those a block fault
+/// adds, each distinct one once.
+fn explore_crash_point(
+    ctx: &StateChecker,
+    k: usize,
+    fr: &Frontier,
+    seen: &mut Seen,
+    t: &mut Tally,
+    log: &mut dyn Narrator,
+) {
+    let (opts, trace) = (ctx.opts, ctx.trace);
+    let mut rng = iteration_rng(opts.seed, fr.crash_point as u32);
+    let (indices, sampled) = state_indices(fr.states(trace), opts.bound, &mut rng);
+    t.exhaustive &= !sampled;
+    for index in indices {
+        let fates = fr.fates(trace, index);
+        let image = fr.image(trace, &fates);
+        t.explored += 1;
+        if !seen.plain.insert(state_hash(&image, fr)) {
+            continue;
+        }
+        t.checked += 1;
+        let c = ctx.check_mem(fr, &image, false);
+        if t.take(ctx, fr, fates, c, log) {
+            t.passed.push((k, index));
         }
     }
+    let (indices, sampled) = state_indices(fr.fault_states(trace), opts.bound, &mut rng);
+    t.exhaustive &= !sampled;
+    for index in indices {
+        let fates = fr.fault_fates(trace, index);
+        let image = fr.image(trace, &fates);
+        t.c_explored += 1;
+        let h = state_hash(&image, fr);
+        if seen.plain.contains(&h) || !seen.damaged.insert(h) {
+            continue;
+        }
+        t.c_checked += 1;
+        let c = ctx.check_mem(fr, &image, true);
+        t.c_refused += u64::from(c.refused);
+        t.take(ctx, fr, fates, c, log);
+    }
+}
+
+/// Checks an even sample of `n` of the distinct states that passed in memory again, on the
+/// filesystem under test, under `base`.
+fn check_sample_on_disk(
+    ctx: &StateChecker,
+    frs: &[Frontier],
+    base: &Path,
+    n: u64,
+    t: &mut Tally,
+    log: &mut dyn Narrator,
+) -> Result<()> {
+    let passed = std::mem::take(&mut t.passed);
+    let n = (n as usize).min(passed.len());
+    for j in 0..n {
+        let (k, index) = passed[j * passed.len() / n];
+        let fr = &frs[k];
+        let fates = fr.fates(ctx.trace, index);
+        let image = fr.image(ctx.trace, &fates);
+        t.on_disk += 1;
+        let started = Instant::now();
+        let c = ctx.check_on_disk(fr, &image, &base.join(format!("state-{}", t.on_disk)))?;
+        t.disk_time += started.elapsed();
+        t.take(ctx, fr, fates, c, log);
+    }
+    Ok(())
+}
+
+/// The exploration's evidence, from its tally (whose reproducers it takes).
+fn summarize(
+    opts: &Options,
+    operations: usize,
+    crash_points: usize,
+    started: Instant,
+    c: &mut Tally,
+) -> PowerLoss {
     let millis = started.elapsed().as_millis() as u64;
-    let secs = (started.elapsed() - disk_time).as_secs_f64().max(1e-9);
-    let summary = PowerLoss {
-        pass: violating == 0,
+    let secs = (started.elapsed() - c.disk_time).as_secs_f64().max(1e-9);
+    PowerLoss {
+        pass: c.violating == 0,
         workload: opts.workload.name(),
         protocol: opts.protocol.name().into(),
         seed: opts.seed,
         sector_size: opts.sector,
         bound: opts.bound,
-        operations: trace.ops.len(),
-        crash_points: frs.len(),
-        states_explored: explored,
-        states_checked: checked,
-        exhaustive,
-        on_disk_states: on_disk,
+        operations,
+        crash_points,
+        states_explored: c.explored,
+        states_checked: c.checked,
+        exhaustive: c.exhaustive,
+        on_disk_states: c.on_disk,
         millis,
-        on_disk_millis: disk_time.as_millis() as u64,
+        on_disk_millis: c.disk_time.as_millis() as u64,
         block_faults: opts.block_faults,
-        corruption_states_explored: c_explored,
-        corruption_states_checked: c_checked,
-        corruption_states_refused: c_refused,
-        states_per_s: ((checked + c_checked) as f64 / secs * 10.0).round() / 10.0,
-        violating_states: violating,
-        violations: found,
-    };
-    log.line(&format!(
-        "power loss: {} workload, {} protocol: {} operations, {} crash points, {} states explored \
-         ({}), {} distinct checked ({} also on disk), {}; {} violating; {:.0} states/s in memory",
-        summary.workload,
-        summary.protocol,
-        summary.operations,
-        summary.crash_points,
-        explored,
-        if exhaustive {
-            "exhaustive"
-        } else {
-            "sampled beyond the bound"
-        },
-        checked,
-        on_disk,
-        if opts.block_faults {
-            format!(
-                "{c_checked} with a block fault checked as damage ({c_explored} generated, \
-                 {c_refused} refused by recovery)"
-            )
-        } else {
-            "block faults off".into()
-        },
-        violating,
-        summary.states_per_s
-    ));
-    Ok(Exploration { summary, reports })
+        corruption_states_explored: c.c_explored,
+        corruption_states_checked: c.c_checked,
+        corruption_states_refused: c.c_refused,
+        states_per_s: ((c.checked + c.c_checked) as f64 / secs * 10.0).round() / 10.0,
+        violating_states: c.violating,
+        violations: std::mem::take(&mut c.found),
+    }
+}
+
+impl PowerLoss {
+    /// The exploration's one line for a person.
+    pub fn describe(&self) -> String {
+        format!(
+            "power loss: {} workload, {} protocol: {} operations, {} crash points, {} states explored \
+             ({}), {} distinct checked ({} also on disk), {}; {} violating; {:.0} states/s in memory",
+            self.workload,
+            self.protocol,
+            self.operations,
+            self.crash_points,
+            self.states_explored,
+            if self.exhaustive {
+                "exhaustive"
+            } else {
+                "sampled beyond the bound"
+            },
+            self.states_checked,
+            self.on_disk_states,
+            if self.block_faults {
+                format!(
+                    "{} with a block fault checked as damage ({} generated, \
+                     {} refused by recovery)",
+                    self.corruption_states_checked,
+                    self.corruption_states_explored,
+                    self.corruption_states_refused
+                )
+            } else {
+                "block faults off".into()
+            },
+            self.violating_states,
+            self.states_per_s
+        )
+    }
 }
 
 /// The persistence model of the recorded workload: block faults strike its log when asked for.
