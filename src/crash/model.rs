@@ -347,50 +347,99 @@ pub fn frontiers(
     sector: u64,
     faulty: Option<&Path>,
 ) -> Vec<Frontier> {
-    let mut names: BTreeMap<PathBuf, Ino> = BTreeMap::new();
-    let mut live: HashMap<Ino, Vec<u8>> = HashMap::new();
-    let mut durable: HashMap<Ino, Rc<Vec<u8>>> = HashMap::new();
-    for (p, i, b) in initial {
-        names.insert(p.clone(), *i);
-        live.insert(*i, b.clone());
-        durable.insert(*i, Rc::new(b.clone()));
-    }
-    let mut durable_names = names.clone();
-    // Pending data operations per inode, pending name operations (with the directories that
-    // still have to be synced for each).
-    let mut data_pending: HashMap<Ino, Vec<Pending>> = HashMap::new();
-    let mut name_pending: Vec<(Pending, Vec<PathBuf>)> = Vec::new();
-    let (mut acked, mut issued) = (0u64, 0u64);
-    // The last write to the faulty file, and the end and bytes of the one before it.
-    let mut target: Option<Rc<BlockTarget>> = None;
-    let mut last_write: Option<(Ino, u64, Rc<Vec<u8>>)> = None;
+    let mut m = Replay::new(initial, sector, faulty);
     let mut marks = trace.marks.iter().peekable();
     let mut out = Vec::with_capacity(trace.ops.len() + 1);
     for k in 0..=trace.ops.len() {
-        while let Some((_, m)) = marks.next_if(|(at, _)| *at <= k) {
-            match m {
-                Mark::Acked(s) => acked = acked.max(*s),
-                Mark::Issued(e) => issued = e.iter().map(|(s, _)| *s).fold(issued, u64::max),
-            }
+        while let Some((_, mark)) = marks.next_if(|(at, _)| *at <= k) {
+            m.mark(mark);
         }
-        let mut pending: Vec<Pending> = data_pending
+        out.push(m.frontier(k));
+        let Some(op) = trace.ops.get(k) else { break };
+        m.apply(k, op);
+    }
+    out
+}
+
+/// The trace replayed under the model's rules, one operation at a time: what a read sees now
+/// (`names`, `live`), what a power cut keeps for sure (`durable_names`, `durable`), and what is
+/// still pending.
+struct Replay<'a> {
+    sector: u64,
+    /// The file block faults strike, when they are modelled.
+    faulty: Option<&'a Path>,
+    names: BTreeMap<PathBuf, Ino>,
+    live: HashMap<Ino, Vec<u8>>,
+    durable: HashMap<Ino, Rc<Vec<u8>>>,
+    durable_names: BTreeMap<PathBuf, Ino>,
+    /// Pending data operations per inode.
+    data_pending: HashMap<Ino, Vec<Pending>>,
+    /// Pending name operations, with the directories that still have to be synced for each.
+    name_pending: Vec<(Pending, Vec<PathBuf>)>,
+    acked: u64,
+    issued: u64,
+    /// The last write to the faulty file, and the end and bytes of the one before it.
+    target: Option<Rc<BlockTarget>>,
+    last_write: Option<(Ino, u64, Rc<Vec<u8>>)>,
+}
+
+impl<'a> Replay<'a> {
+    fn new(initial: &[(PathBuf, Ino, Vec<u8>)], sector: u64, faulty: Option<&'a Path>) -> Self {
+        let mut names = BTreeMap::new();
+        let mut live = HashMap::new();
+        let mut durable = HashMap::new();
+        for (p, i, b) in initial {
+            names.insert(p.clone(), *i);
+            live.insert(*i, b.clone());
+            durable.insert(*i, Rc::new(b.clone()));
+        }
+        Replay {
+            sector,
+            faulty,
+            durable_names: names.clone(),
+            names,
+            live,
+            durable,
+            data_pending: HashMap::new(),
+            name_pending: Vec::new(),
+            acked: 0,
+            issued: 0,
+            target: None,
+            last_write: None,
+        }
+    }
+
+    fn mark(&mut self, m: &Mark) {
+        match m {
+            Mark::Acked(s) => self.acked = self.acked.max(*s),
+            Mark::Issued(e) => self.issued = e.iter().map(|(s, _)| *s).fold(self.issued, u64::max),
+        }
+    }
+
+    /// What a power cut after the first `k` operations may leave.
+    fn frontier(&self, k: usize) -> Frontier {
+        let mut pending: Vec<Pending> = self
+            .data_pending
             .values()
             .flatten()
             .cloned()
-            .chain(name_pending.iter().map(|(p, _)| p.clone()))
+            .chain(self.name_pending.iter().map(|(p, _)| p.clone()))
             .collect();
         pending.sort_by_key(|p| p.op);
-        let block = target.as_ref().and_then(|t| Block::at(t, &pending));
-        out.push(Frontier {
+        let block = self.target.as_ref().and_then(|t| Block::at(t, &pending));
+        Frontier {
             crash_point: k,
-            names: durable_names.clone(),
-            data: durable.clone(),
+            names: self.durable_names.clone(),
+            data: self.durable.clone(),
             pending,
-            acked,
-            issued,
+            acked: self.acked,
+            issued: self.issued,
             block,
-        });
-        let Some(op) = trace.ops.get(k) else { break };
+        }
+    }
+
+    /// Operation `k` completes.
+    fn apply(&mut self, k: usize, op: &Op) {
         let simple = |op| Pending {
             op,
             extends: false,
@@ -398,92 +447,100 @@ pub fn frontiers(
         };
         match op {
             Op::Create { path, ino } => {
-                names.insert(path.clone(), *ino);
-                live.insert(*ino, Vec::new());
-                name_pending.push((simple(k), vec![parent(path)]));
+                self.names.insert(path.clone(), *ino);
+                self.live.insert(*ino, Vec::new());
+                self.name_pending.push((simple(k), vec![parent(path)]));
             }
             Op::Write {
                 ino,
                 offset,
                 bytes,
                 path,
-            } => {
-                let f = live.entry(*ino).or_default();
-                let end = *offset as usize + bytes.len();
-                let extends = end > f.len();
-                let before = f
-                    .get(*offset as usize..end.min(f.len()))
-                    .unwrap_or_default()
-                    .to_vec();
-                if f.len() < end {
-                    f.resize(end, 0);
-                }
-                f[*offset as usize..end].copy_from_slice(bytes);
-                if faulty == Some(path.as_path()) {
-                    let previous = last_write
-                        .take()
-                        .filter(|(i, e, _)| i == ino && *e == *offset)
-                        .map(|(_, _, b)| b);
-                    let written = Rc::new(bytes.clone());
-                    target = Some(Rc::new(BlockTarget {
-                        op: k,
-                        ino: *ino,
-                        offset: *offset,
-                        len: bytes.len() as u64,
-                        before,
-                        len_after: f.len() as u64,
-                        sector,
-                        previous,
-                    }));
-                    last_write = Some((*ino, end as u64, written));
-                }
-                data_pending.entry(*ino).or_default().push(Pending {
-                    op: k,
-                    extends,
-                    pieces: pieces(*offset, bytes.len() as u64, sector),
-                });
-            }
+            } => self.write(k, *ino, *offset, bytes, path),
             Op::SetLen { ino, len, .. } => {
-                live.entry(*ino).or_default().resize(*len as usize, 0);
+                self.live.entry(*ino).or_default().resize(*len as usize, 0);
                 // A truncation rewrites what the last write left: no block fault reaches back.
-                if target.as_ref().is_some_and(|t| t.ino == *ino) {
-                    target = None;
-                    last_write = None;
+                if self.target.as_ref().is_some_and(|t| t.ino == *ino) {
+                    self.target = None;
+                    self.last_write = None;
                 }
-                data_pending.entry(*ino).or_default().push(simple(k));
+                self.data_pending.entry(*ino).or_default().push(simple(k));
             }
             Op::Sync { ino, .. } => {
-                durable.insert(*ino, Rc::new(live.get(ino).cloned().unwrap_or_default()));
-                data_pending.remove(ino);
+                let now = self.live.get(ino).cloned().unwrap_or_default();
+                self.durable.insert(*ino, Rc::new(now));
+                self.data_pending.remove(ino);
             }
             Op::Rename { from, to, ino } => {
-                names.remove(from);
-                names.insert(to.clone(), *ino);
+                self.names.remove(from);
+                self.names.insert(to.clone(), *ino);
                 let mut dirs = vec![parent(from)];
                 if parent(to) != dirs[0] {
                     dirs.push(parent(to));
                 }
-                name_pending.push((simple(k), dirs));
+                self.name_pending.push((simple(k), dirs));
             }
             Op::Remove { path, .. } => {
-                names.remove(path);
-                name_pending.push((simple(k), vec![parent(path)]));
+                self.names.remove(path);
+                self.name_pending.push((simple(k), vec![parent(path)]));
             }
-            Op::SyncDir { dir } => {
-                durable_names.retain(|p, _| parent(p) != *dir);
-                for (p, i) in &names {
-                    if parent(p) == *dir {
-                        durable_names.insert(p.clone(), *i);
-                    }
-                }
-                for (_, dirs) in name_pending.iter_mut() {
-                    dirs.retain(|d| d != dir);
-                }
-                name_pending.retain(|(_, dirs)| !dirs.is_empty());
-            }
+            Op::SyncDir { dir } => self.sync_dir(dir),
         }
     }
-    out
+
+    /// Write `k` of `bytes` at `offset` of `ino` (named `path`): pending until a sync, and the
+    /// block faults' target when `path` is the faulty file.
+    fn write(&mut self, k: usize, ino: Ino, offset: u64, bytes: &[u8], path: &Path) {
+        let f = self.live.entry(ino).or_default();
+        let end = offset as usize + bytes.len();
+        let extends = end > f.len();
+        let before = f
+            .get(offset as usize..end.min(f.len()))
+            .unwrap_or_default()
+            .to_vec();
+        if f.len() < end {
+            f.resize(end, 0);
+        }
+        f[offset as usize..end].copy_from_slice(bytes);
+        let len_after = f.len() as u64;
+        if self.faulty == Some(path) {
+            let previous = self
+                .last_write
+                .take()
+                .filter(|(i, e, _)| *i == ino && *e == offset)
+                .map(|(_, _, b)| b);
+            self.target = Some(Rc::new(BlockTarget {
+                op: k,
+                ino,
+                offset,
+                len: bytes.len() as u64,
+                before,
+                len_after,
+                sector: self.sector,
+                previous,
+            }));
+            self.last_write = Some((ino, end as u64, Rc::new(bytes.to_vec())));
+        }
+        self.data_pending.entry(ino).or_default().push(Pending {
+            op: k,
+            extends,
+            pieces: pieces(offset, bytes.len() as u64, self.sector),
+        });
+    }
+
+    /// A directory's fsync completes: its names as they are now become durable.
+    fn sync_dir(&mut self, dir: &Path) {
+        self.durable_names.retain(|p, _| parent(p) != *dir);
+        for (p, i) in &self.names {
+            if parent(p) == *dir {
+                self.durable_names.insert(p.clone(), *i);
+            }
+        }
+        for (_, dirs) in self.name_pending.iter_mut() {
+            dirs.retain(|d| d != dir);
+        }
+        self.name_pending.retain(|(_, dirs)| !dirs.is_empty());
+    }
 }
 
 #[cfg(test)]
