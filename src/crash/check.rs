@@ -53,7 +53,7 @@ pub struct Checked {
 fn found(check: &'static str, msg: String) -> Checked {
     Checked {
         report: None,
-        finding: Some(Finding { check, msg }),
+        finding: Some(finding(check, msg)),
         recovered: 0,
         refused: false,
     }
@@ -115,62 +115,14 @@ pub fn check_state<S: Storage + Clone>(
     exp: &Expect,
     probe: Option<u64>,
 ) -> Checked {
-    let wal = match Wal::open_with(storage.clone(), dir) {
-        Ok(w) => w,
-        Err(e) => return found("recovery", format!("recovery failed: {e}")),
-    };
-    let entries: Vec<wal::Entry> = match wal.read_from(Seq::ZERO).collect() {
+    let entries = match recovered_entries(storage, dir) {
         Ok(e) => e,
-        Err(e) => {
-            return found(
-                "oracle",
-                format!("reading the recovered entries failed: {e}"),
-            )
-        }
+        Err(f) => return found(f.check, f.msg),
     };
-    drop(wal);
     let m = entries.len() as u64;
-    for (i, e) in entries.iter().enumerate() {
-        let s = e.seq.get();
-        if s != i as u64 + 1 {
-            return found("oracle", format!("entry {} read back has seq {s}", i + 1));
-        }
-        if s > exp.issued {
-            return found(
-                "oracle",
-                format!(
-                    "entry {s} was recovered but never appended (the last append was {})",
-                    exp.issued
-                ),
-            );
-        }
-        if !(exp.appended)(s, &e.payload) {
-            return found(
-                "oracle",
-                format!("entry {s} does not hold the bytes it was appended with"),
-            );
-        }
-    }
-    if m < exp.acked {
-        return found(
-            "oracle",
-            format!(
-                "acknowledged entry {} was lost: recovery kept {m} entries, {} had been acknowledged",
-                m + 1,
-                exp.acked
-            ),
-        );
-    }
     let paths = Paths::new(dir);
-    match wal::read_safe_seq(storage, &paths) {
-        Ok(s) if s.get() == m => {}
-        Ok(s) => {
-            return found(
-                "S1",
-                format!("the on-disk safe_seq is {s} after recovery but {m} entries were kept"),
-            )
-        }
-        Err(e) => return found("S1", format!("safe_seq cannot be read after recovery: {e}")),
+    if let Err(f) = against_oracle(&entries, exp).and_then(|()| safe_seq_is(storage, &paths, m)) {
+        return found(f.check, f.msg);
     }
     let report = match wal::verify::verify_with(storage, dir) {
         Ok(r) => r,
@@ -181,33 +133,103 @@ pub fn check_state<S: Storage + Clone>(
             )
         }
     };
-    if !report.pass() {
-        let first = &report.violations[0];
-        let msg = format!(
-            "the verifier found {} violation(s) after recovery, first {:?}: {}",
-            report.violations.len(),
-            first.code,
-            first.msg
-        );
-        return Checked {
-            report: Some(report),
-            finding: Some(Finding {
-                check: "R1-R5",
-                msg,
-            }),
-            recovered: m,
-            refused: false,
-        };
-    }
-    let finding = match probe {
-        Some(p) if m > 0 => s6_probe(storage, &paths, &entries, p),
-        _ => None,
+    let finding = if let Some(first) = report.violations.first() {
+        Some(Finding {
+            check: "R1-R5",
+            msg: format!(
+                "the verifier found {} violation(s) after recovery, first {:?}: {}",
+                report.violations.len(),
+                first.code,
+                first.msg
+            ),
+        })
+    } else {
+        match probe {
+            Some(p) if m > 0 => s6_probe(storage, &paths, &entries, p),
+            _ => None,
+        }
     };
     Checked {
         report: Some(report),
         finding,
         recovered: m,
         refused: false,
+    }
+}
+
+fn finding(check: &'static str, msg: String) -> Finding {
+    Finding { check, msg }
+}
+
+/// Recovery opens `dir`, and the entries it kept read back.
+fn recovered_entries<S: Storage + Clone>(
+    storage: &S,
+    dir: &Path,
+) -> Result<Vec<wal::Entry>, Finding> {
+    let wal = Wal::open_with(storage.clone(), dir)
+        .map_err(|e| finding("recovery", format!("recovery failed: {e}")))?;
+    let entries = wal.read_from(Seq::ZERO).collect::<Result<Vec<_>, _>>();
+    entries.map_err(|e| {
+        finding(
+            "oracle",
+            format!("reading the recovered entries failed: {e}"),
+        )
+    })
+}
+
+/// The acknowledged-durability oracle: the entries are 1..=m, each appended with exactly these
+/// bytes, none past the last append, and every acknowledged one among them.
+fn against_oracle(entries: &[wal::Entry], exp: &Expect) -> Result<(), Finding> {
+    for (i, e) in entries.iter().enumerate() {
+        let s = e.seq.get();
+        if s != i as u64 + 1 {
+            return Err(finding(
+                "oracle",
+                format!("entry {} read back has seq {s}", i + 1),
+            ));
+        }
+        if s > exp.issued {
+            return Err(finding(
+                "oracle",
+                format!(
+                    "entry {s} was recovered but never appended (the last append was {})",
+                    exp.issued
+                ),
+            ));
+        }
+        if !(exp.appended)(s, &e.payload) {
+            return Err(finding(
+                "oracle",
+                format!("entry {s} does not hold the bytes it was appended with"),
+            ));
+        }
+    }
+    let m = entries.len() as u64;
+    if m < exp.acked {
+        return Err(finding(
+            "oracle",
+            format!(
+                "acknowledged entry {} was lost: recovery kept {m} entries, {} had been acknowledged",
+                m + 1,
+                exp.acked
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// S1: the on-disk safe_seq after recovery is the number of entries kept.
+fn safe_seq_is<S: Storage>(storage: &S, paths: &Paths, m: u64) -> Result<(), Finding> {
+    match wal::read_safe_seq(storage, paths) {
+        Ok(s) if s.get() == m => Ok(()),
+        Ok(s) => Err(finding(
+            "S1",
+            format!("the on-disk safe_seq is {s} after recovery but {m} entries were kept"),
+        )),
+        Err(e) => Err(finding(
+            "S1",
+            format!("safe_seq cannot be read after recovery: {e}"),
+        )),
     }
 }
 
