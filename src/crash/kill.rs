@@ -127,21 +127,12 @@ pub fn run_kills(
         violations: Vec::new(),
     };
     let mut reports = Vec::new();
-    // Entries that must survive in the current directory: every acknowledged one, and every
-    // one an earlier check found committed (committed entries never go away).
-    let mut acked_in_dir = 0u64;
-    let mut committed_in_dir = 0u64;
+    let mut must = MustSurvive::default();
     for i in 0..opts.kills {
         let dir = opts.root.join(format!("kill-{}", i / PER_DIR));
         if i % PER_DIR == 0 {
-            acked_in_dir = 0;
-            committed_in_dir = 0;
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("cannot clear {}", dir.display()))?;
-            }
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            must = MustSurvive::default();
+            fresh_dir(&dir)?;
         }
         let mut r = rng(opts.seed, (1 << 40) + u64::from(i));
         let delay = Duration::from_micros(r.random_range(0..=opts.max_delay_ms * 1000));
@@ -150,48 +141,39 @@ pub fn run_kills(
         s.kills += 1;
         s.killed_by_sigkill += u32::from(one.killed);
         s.acknowledged_appends += one.acks;
-        acked_in_dir = acked_in_dir.max(one.last_ack);
-        let mut fail = |check: &str, msg: String| {
-            log.line(&format!("  kill {i}: FAIL ({check}) {msg}"));
-            s.violations.push(KillViolation {
-                kill: i,
-                dir: dir.display().to_string(),
-                acknowledged: acked_in_dir,
-                check: check.into(),
-                msg,
-                replay: format!(
-                    "portability-matrix crash-harness --fault kill --seed {} --kills {} \
-                     (kill timing is seeded but not exact: rerun to reproduce)",
-                    opts.seed, opts.kills
-                ),
-            });
-        };
-        if let Some(why) = one.failure {
-            fail("writer", why);
-            continue;
-        }
-        let copy = opts.root.join("kill-check");
-        copy_dir(&dir, &copy)?;
-        let seed = opts.seed;
-        let appended = move |seq: u64, p: &[u8]| writer_payload(seed, seq) == p;
-        // The writer appends one batch at a time: nothing past one batch beyond where it started
-        // or its last acknowledgement can have been written.
-        let base = acked_in_dir.max(committed_in_dir).max(one.started_at);
-        let exp = Expect {
-            acked: acked_in_dir.max(committed_in_dir),
-            issued: base + MAX_BATCH,
-            appended: &appended,
-        };
-        let c = check_state(&StdStorage, &copy, &exp, None);
-        if let Some(r) = c.report {
-            if reports.is_empty() || !r.pass() && reports.len() < 5 {
-                reports.push((format!("kill {i}"), r));
+        must.acked = must.acked.max(one.last_ack);
+        let outcome = match &one.failure {
+            Some(why) => Err(("writer", why.clone())),
+            None => {
+                let c = check_kill(opts, &dir, &one, &mut must)?;
+                if let Some(r) = c.report {
+                    if reports.is_empty() || !r.pass() && reports.len() < 5 {
+                        reports.push((format!("kill {i}"), r));
+                    }
+                }
+                match c.finding {
+                    Some(f) => Err((f.check, f.msg)),
+                    None => Ok(c.recovered),
+                }
             }
-        }
-        committed_in_dir = committed_in_dir.max(c.recovered);
-        match c.finding {
-            Some(f) => fail(f.check, f.msg),
-            None => log.progress(
+        };
+        match outcome {
+            Err((check, msg)) => {
+                log.line(&format!("  kill {i}: FAIL ({check}) {msg}"));
+                s.violations.push(KillViolation {
+                    kill: i,
+                    dir: dir.display().to_string(),
+                    acknowledged: must.acked,
+                    check: check.into(),
+                    msg,
+                    replay: format!(
+                        "portability-matrix crash-harness --fault kill --seed {} --kills {} \
+                         (kill timing is seeded but not exact: rerun to reproduce)",
+                        opts.seed, opts.kills
+                    ),
+                });
+            }
+            Ok(recovered) => log.progress(
                 &format!(
                     "kill -9: {}",
                     rate(
@@ -201,11 +183,10 @@ pub fn run_kills(
                     )
                 ),
                 &format!(
-                    "  kill {i}: {} after {:.1} ms; {} acknowledged, {} recovered in {}",
+                    "  kill {i}: {} after {:.1} ms; {} acknowledged, {recovered} recovered in {}",
                     if one.killed { "SIGKILL" } else { "exited" },
                     delay.as_secs_f64() * 1000.0,
-                    acked_in_dir,
-                    c.recovered,
+                    must.acked,
                     dir.file_name().unwrap_or_default().to_string_lossy()
                 ),
             ),
@@ -229,6 +210,46 @@ pub fn run_kills(
     })
 }
 
+/// Entries that must survive in the current directory: every acknowledged one, and every one
+/// an earlier check found committed (committed entries never go away).
+#[derive(Default)]
+struct MustSurvive {
+    acked: u64,
+    committed: u64,
+}
+
+fn fresh_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Checks a copy of `dir` as the kill `one` left it; what recovery kept must survive from then on.
+fn check_kill(
+    opts: &Options,
+    dir: &Path,
+    one: &OneKill,
+    must: &mut MustSurvive,
+) -> Result<super::check::Checked> {
+    let copy = opts.root.join("kill-check");
+    copy_dir(dir, &copy)?;
+    let seed = opts.seed;
+    let appended = move |seq: u64, p: &[u8]| writer_payload(seed, seq) == p;
+    // The writer appends one batch at a time: nothing past one batch beyond where it started
+    // or its last acknowledgement can have been written.
+    let base = must.acked.max(must.committed).max(one.started_at);
+    let exp = Expect {
+        acked: must.acked.max(must.committed),
+        issued: base + MAX_BATCH,
+        appended: &appended,
+    };
+    let c = check_state(&StdStorage, &copy, &exp, None);
+    must.committed = must.committed.max(c.recovered);
+    Ok(c)
+}
+
+/// What one killed writer did.
 pub(super) struct OneKill {
     pub killed: bool,
     /// The safe_seq the writer reported after opening (0 if it died before).
