@@ -3,7 +3,19 @@
 # crates that build C, and a Rust toolchain: rustup's stable when cargo is missing or rustc is
 # older than Cargo.toml's rust-version.
 # Idempotent and quiet when everything is already there.
+#
+# --lints (what .ci/run asks for): also cargo fmt and cargo clippy, and rustup itself (the
+# fuzzing installs its nightly toolchain through it). A distribution's Rust (Debian's cargo and
+# rustc) comes without them; rustup's stable toolchain is then installed into ~/.cargo, ahead of
+# it on PATH.
 set -euo pipefail
+lints=0
+for a in "$@"; do
+  case $a in
+    --lints) lints=1 ;;
+    *) echo "bootstrap: unknown argument '$a' (known: --lints)" >&2; exit 2 ;;
+  esac
+done
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
@@ -94,4 +106,14 @@ fi
 if ! rustc_new_enough; then
   echo "bootstrap: $(rustc --version 2>/dev/null || echo 'no rustc') on PATH is still older than $(rust_version); install Rust $(rust_version) or newer" >&2
   exit 2
+fi
+if ((lints)); then
+  if ! command -v rustup >/dev/null 2>&1; then
+    echo "bootstrap: $(cargo --version) is not rustup's; installing rustup's stable toolchain into ~/.cargo for rustfmt, clippy and the fuzzing's nightly" >&2
+    install_rustup
+  fi
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    echo "bootstrap: adding rustfmt and clippy to $(rustup show active-toolchain 2>/dev/null | cut -d' ' -f1)" >&2
+    rustup component add rustfmt clippy
+  fi
 fi
