@@ -247,17 +247,45 @@ pub fn run(
 ) -> std::result::Result<Console, BootFailure> {
     let argv = command_line(b, accel).map_err(BootFailure::Other)?;
     let started = Instant::now();
+    let (mut child, rx) = spawn_with_lines(&argv).map_err(BootFailure::Other)?;
+    let shown: Vec<String> = argv.iter().map(|a| crate::shell::shell_quote(a)).collect();
+    let mut raw = vec![format!("$ {}", shown.join(" "))];
+    let (lines, failure) = read_console(&rx, started, hello_within, limit, &mut raw);
+    if failure.is_some() {
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    let _ = std::fs::write(console_log, raw.join("\n") + "\n");
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    match status {
+        Ok(s) if s.success() => Ok(Console {
+            lines,
+            seconds: started.elapsed().as_secs_f64(),
+        }),
+        Ok(s) => Err(BootFailure::Other(anyhow::anyhow!(
+            "{} exited with {s}{}",
+            argv[0],
+            last_words(&raw)
+        ))),
+        Err(e) => Err(BootFailure::Other(e.into())),
+    }
+}
+
+/// Starts `argv`; its stdout and stderr (prefixed `qemu: `) arrive line by line on the channel,
+/// which disconnects when both are closed.
+fn spawn_with_lines(argv: &[String]) -> Result<(std::process::Child, mpsc::Receiver<String>)> {
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("cannot start {}", argv[0]))
-        .map_err(BootFailure::Other)?;
+        .with_context(|| format!("cannot start {}", argv[0]))?;
     let (tx, rx) = mpsc::channel::<String>();
-    let out = child.stdout.take().expect("piped");
-    let err = child.stderr.take().expect("piped");
+    let out = child.stdout.take().context("qemu has no stdout pipe")?;
+    let err = child.stderr.take().context("qemu has no stderr pipe")?;
     let tx2 = tx.clone();
     std::thread::spawn(move || {
         for l in BufReader::new(out).lines().map_while(|l| l.ok()) {
@@ -269,11 +297,22 @@ pub fn run(
             let _ = tx2.send(format!("qemu: {l}"));
         }
     });
-    let shown: Vec<String> = argv.iter().map(|a| crate::shell::shell_quote(a)).collect();
-    let mut raw = vec![format!("$ {}", shown.join(" "))];
+    Ok((child, rx))
+}
+
+/// Reads the console until qemu closes it: the guest's protocol lines, and every line into
+/// `raw`. The guest must say hello within `hello_within` and finish within `limit` (both from
+/// `started`); otherwise, the failure.
+fn read_console(
+    rx: &mpsc::Receiver<String>,
+    started: Instant,
+    hello_within: Duration,
+    limit: Duration,
+    raw: &mut Vec<String>,
+) -> (Vec<Line>, Option<BootFailure>) {
     let mut lines = Vec::new();
     let mut hello = false;
-    let failure = loop {
+    loop {
         let deadline = if hello {
             limit
         } else {
@@ -288,54 +327,27 @@ pub fn run(
                 }
                 raw.push(l);
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                break Some(if hello {
-                    BootFailure::Other(anyhow::anyhow!(
-                        "the guest did not finish within {} s",
-                        limit.as_secs()
-                    ))
-                } else {
-                    BootFailure::NoHello
-                });
+            Err(mpsc::RecvTimeoutError::Disconnected) => return (lines, None),
+            Err(mpsc::RecvTimeoutError::Timeout) if hello => {
+                let why = anyhow::anyhow!("the guest did not finish within {} s", limit.as_secs());
+                return (lines, Some(BootFailure::Other(why)));
             }
+            Err(mpsc::RecvTimeoutError::Timeout) => return (lines, Some(BootFailure::NoHello)),
         }
-    };
-    if failure.is_some() {
-        let _ = child.kill();
     }
-    let status = child.wait();
-    let _ = std::fs::write(console_log, raw.join("\n") + "\n");
-    if let Some(f) = failure {
-        return Err(f);
-    }
-    match status {
-        Ok(s) if s.success() => Ok(Console {
-            lines,
-            seconds: started.elapsed().as_secs_f64(),
-        }),
-        Ok(s) => {
-            // qemu's own last words say more than its exit status.
-            let said: Vec<&str> = raw
-                .iter()
-                .filter_map(|l| l.strip_prefix("qemu: "))
-                .collect();
-            let last = said
-                .iter()
-                .rev()
-                .take(2)
-                .rev()
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" / ");
-            Err(BootFailure::Other(anyhow::anyhow!(
-                "{} exited with {s}{}{}",
-                argv[0],
-                if last.is_empty() { "" } else { ": " },
-                last
-            )))
-        }
-        Err(e) => Err(BootFailure::Other(e.into())),
+}
+
+/// qemu's own last two lines on stderr (they say more than its exit status), as `: a / b`.
+fn last_words(raw: &[String]) -> String {
+    let said: Vec<&str> = raw
+        .iter()
+        .filter_map(|l| l.strip_prefix("qemu: "))
+        .collect();
+    let last = said[said.len().saturating_sub(2)..].join(" / ");
+    if last.is_empty() {
+        last
+    } else {
+        format!(": {last}")
     }
 }
 
@@ -379,6 +391,22 @@ pub fn run_any(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_boot_is_told_by_qemus_last_two_lines_on_stderr() {
+        let raw: Vec<String> = [
+            "$ qemu-system-x86_64 …",
+            "qemu: a",
+            "[ 0.1] guest",
+            "qemu: b",
+            "qemu: c",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(last_words(&raw), ": b / c");
+        assert_eq!(last_words(&raw[..3]), ": a");
+        assert_eq!(last_words(&raw[..1]), "");
+    }
 
     #[test]
     fn the_recorded_disk_is_behind_blklogwrites_and_the_others_read_only() {
