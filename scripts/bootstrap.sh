@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure a Debian or Ubuntu machine can build and test the project: a C toolchain for
-# crates that build C, and a Rust toolchain: rustup's stable when cargo is missing or rustc is
-# older than Cargo.toml's rust-version.
+# crates that build C, and a Rust toolchain: rustup's, at the version rust-toolchain.toml pins,
+# when cargo is missing or rustc is older than Cargo.toml's rust-version; with rustup present,
+# the pinned toolchain is installed when it is missing.
 # Idempotent and quiet when everything is already there.
 #
 # --lints (what .ci/run asks for): also cargo fmt and cargo clippy, and rustup itself (the
@@ -28,6 +29,18 @@ if ((${#need_apt[@]})); then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# The toolchain rust-toolchain.toml pins, e.g. 1.95.0 (empty without the file).
+pinned_toolchain() {
+  sed -n 's/^channel = "\([^"]*\)"/\1/p' rust-toolchain.toml 2>/dev/null | head -n1
+}
+
+# What rustup installs: the pinned toolchain, or stable without the file.
+toolchain_to_install() {
+  local t
+  t=$(pinned_toolchain || true)
+  echo "${t:-stable}"
+}
 
 # The Rust version Cargo.toml requires (rust-version), e.g. 1.89.
 rust_version() {
@@ -82,24 +95,30 @@ install_rustup() {
   fi
   chmod +x "$tmp/rustup-init"
   # An older distribution Rust may be on PATH; ~/.cargo/bin goes first, so rustup's wins.
-  RUSTUP_INIT_SKIP_PATH_CHECK=yes "$tmp/rustup-init" -y --profile minimal -c rustfmt,clippy
+  RUSTUP_INIT_SKIP_PATH_CHECK=yes "$tmp/rustup-init" -y --profile minimal -c rustfmt,clippy \
+    --default-toolchain "$(toolchain_to_install)"
   rm -rf "$tmp"
   rustup_tmp=""
 }
 
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
+want=$(toolchain_to_install)
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "bootstrap: installing the Rust toolchain (rustup, stable) into ~/.cargo" >&2
+  echo "bootstrap: installing the Rust toolchain (rustup, $want) into ~/.cargo" >&2
   install_rustup
+elif command -v rustup >/dev/null 2>&1 && [[ -n $(pinned_toolchain || true) ]] &&
+  ! rustup toolchain list 2>/dev/null | grep -q "^$want-"; then
+  echo "bootstrap: installing the pinned toolchain $want (rust-toolchain.toml)" >&2
+  rustup toolchain install "$want" --profile minimal -c rustfmt,clippy
 elif ! rustc_new_enough; then
   echo "bootstrap: $(rustc --version 2>/dev/null || echo 'rustc (unreadable version)') is older than the $(rust_version) Cargo.toml needs" >&2
   if command -v rustup >/dev/null 2>&1; then
-    echo "bootstrap: updating rustup's stable toolchain" >&2
-    rustup toolchain install stable --profile minimal -c rustfmt,clippy
-    rustup default stable
+    echo "bootstrap: installing rustup's $want toolchain" >&2
+    rustup toolchain install "$want" --profile minimal -c rustfmt,clippy
+    rustup default "$want"
   else
-    echo "bootstrap: installing the Rust toolchain (rustup, stable) into ~/.cargo" >&2
+    echo "bootstrap: installing the Rust toolchain (rustup, $want) into ~/.cargo" >&2
     install_rustup
   fi
 fi
@@ -109,7 +128,7 @@ if ! rustc_new_enough; then
 fi
 if ((lints)); then
   if ! command -v rustup >/dev/null 2>&1; then
-    echo "bootstrap: $(cargo --version) is not rustup's; installing rustup's stable toolchain into ~/.cargo for rustfmt, clippy and the fuzzing's nightly" >&2
+    echo "bootstrap: $(cargo --version) is not rustup's; installing rustup's $want toolchain into ~/.cargo for rustfmt, clippy and the fuzzing's nightly" >&2
     install_rustup
   fi
   if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then

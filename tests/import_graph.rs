@@ -322,13 +322,11 @@ fn resolve(
         first => {
             let mut child = from.clone();
             child.push(first.to_string());
-            if krate.files.contains_key(&child) {
-                at = child;
-            } else if let Some(m) = aliases.get(first) {
-                at = m.clone();
+            at = if krate.files.contains_key(&child) {
+                child
             } else {
-                return None;
-            }
+                aliases.get(first)?.clone()
+            };
             rest = &rest[1..];
         }
     }
