@@ -64,7 +64,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # 1. The emulator, and the tools that make and inspect the guest's disks (xz: Debian 13's
 #    modules are compressed; the initramfs holds them uncompressed).
-apt_install "$QEMU_PKG" qemu-utils cpio xfsprogs e2fsprogs xz-utils
+apt_install "$QEMU_PKG" qemu-utils cpio xfsprogs e2fsprogs btrfs-progs xz-utils
 # riscv64's virt machine boots through OpenSBI (`-bios default`), which qemu-system-misc only
 # recommends.
 [[ $ARCH == riscv64 ]] && apt_install opensbi

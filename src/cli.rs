@@ -106,6 +106,11 @@ pub struct BlockReplayArgs {
     /// The filesystem the workload runs on, made by the host's mkfs.
     #[arg(long, value_enum, default_value_t = GuestFs::Ext4)]
     pub fs: GuestFs,
+    /// Mount the filesystem in the guest with these options, as `mount -o` takes them
+    /// (`noauto_da_alloc`), in the record boot and for every state; recorded in the evidence.
+    /// Default: the kernel's defaults.
+    #[arg(long, value_parser = parse_mount_options)]
+    pub mount_options: Option<String>,
     /// Seed of the workload's payloads and of the subset sampling (default: from the clock).
     #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
@@ -167,6 +172,9 @@ impl GuestArch {
 pub enum GuestFs {
     Ext4,
     Xfs,
+    /// Made by the host's mkfs.btrfs (btrfs-progs); the guest loads btrfs.ko and what it
+    /// depends on.
+    Btrfs,
 }
 
 impl BlockReplayArgs {
@@ -177,8 +185,10 @@ impl BlockReplayArgs {
             fs: match self.fs {
                 GuestFs::Ext4 => "ext4",
                 GuestFs::Xfs => "xfs",
+                GuestFs::Btrfs => "btrfs",
             }
             .into(),
+            mount_options: self.mount_options.clone(),
             seed: self.seed.unwrap_or_else(clock_seed),
             protocol: self.protocol,
             subset_bound: self.subsets,
@@ -778,6 +788,13 @@ fn parse_seed(s: &str) -> Result<u64, String> {
             u64::MAX
         )
     })
+}
+
+/// Mount options for block replay's guest, checked before anything boots.
+fn parse_mount_options(s: &str) -> Result<String, String> {
+    crate::block_replay::console::check_mount_options(s)
+        .map(|()| s.to_string())
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Parses "amd64 arm64", "ext4,xfs": a non-empty list without repeats.

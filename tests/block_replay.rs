@@ -106,3 +106,61 @@ fn a_damaged_log_is_refused_with_a_sentence_not_a_panic() {
         stderr(&o)
     );
 }
+
+#[test]
+fn the_real_protocol_survives_every_replayed_power_loss_on_btrfs_with_its_modules_in_the_guest() {
+    if std::env::consts::ARCH != "x86_64" {
+        skip("the amd64 guest is run natively only on an x86_64 host");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("block_replay.json");
+    let o = bin()
+        .args([
+            "block-replay",
+            "--arch",
+            "amd64",
+            "--fs",
+            "btrfs",
+            "--seed",
+            "3",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let section = read_json(&out);
+    if section["status"] == "SKIP" {
+        skip(&format!(
+            "block replay on btrfs cannot run here: {}",
+            section["reason"]
+        ));
+        return;
+    }
+    // The guest mounted btrfs (btrfs.ko and what its .modinfo says it depends on, from the
+    // kernel package) and every state's btrfs was mounted again by that kernel.
+    assert_eq!(code(&o), 0, "{}\n{section:#}", stderr(&o));
+    assert_eq!(section["status"], "PASS");
+    assert_eq!(section["fs"], "btrfs");
+    assert_eq!(section["mount_options"], serde_json::json!([]));
+    assert_eq!(section["appends"], 8);
+    assert!(
+        section["states_checked"].as_u64().unwrap() > 0,
+        "{section:#}"
+    );
+}
+
+#[test]
+fn mount_options_that_cannot_reach_the_guest_are_refused_before_anything_boots() {
+    let o = bin()
+        .args(["block-replay", "--fs", "ext4", "--seed", "1"])
+        .args(["--mount-options", "noauto_da_alloc pm.mode=check"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("mount options may hold"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -40,6 +40,7 @@ const S390X_CELL: &str = "reads the evidence of the matrix's s390x cell (root, Q
 const GUEST: &str = "boots a Debian kernel under qemu-system (root, the kernel package, tens of seconds): tests/block_replay.rs runs block replay for real where it can";
 const CARGO: &str =
     "is a cargo or fuzzing command: .ci/run runs the tests, the defects build and the fuzzing";
+const DEFECTS: &str = "needs the build with the `defects` feature that the block's first line makes (this binary has only the real protocol); the crash:: tests run every variant against the explorer";
 
 /// Every documented command, by its text (a trailing `# comment` removed).
 const CHECKLIST: &[(&str, Check)] = &[
@@ -119,6 +120,12 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("scripts/cross-build.sh amd64 arm64 s390x riscv64", Skip(BENCHMARK)),
     ("/usr/bin/time -v target/cross/amd64/portability-matrix block-replay --fs ext4 --seed 1 --no-kvm", Skip(BENCHMARK)),
     ("/usr/bin/time -v target/cross/amd64/portability-matrix block-replay --arch arm64 --fs xfs --seed 1", Skip(BENCHMARK)),
+    ("cargo build --release --features defects", Skip(CARGO)),
+    ("target/release/portability-matrix block-replay --fs ext4 --seed 1 --protocol no-tmp-sync", Skip(GUEST)),
+    ("target/release/portability-matrix block-replay --fs ext4 --mount-options noauto_da_alloc --seed 1 --protocol no-tmp-sync", Skip(GUEST)),
+    ("target/release/portability-matrix block-replay --fs xfs --seed 1 --protocol no-tmp-sync", Skip(GUEST)),
+    ("target/release/portability-matrix block-replay --fs btrfs --seed 1 --protocol no-tmp-sync", Skip(GUEST)),
+    ("target/release/portability-matrix crash-explore --seed 1 --protocol no-tmp-sync", Skip(DEFECTS)),
 ];
 
 /// One ```sh block: where it is and its commands, continuation lines joined.

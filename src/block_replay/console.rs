@@ -57,6 +57,37 @@ pub struct GuestParams {
     pub tears: u32,
     /// What the io-check boot expects of each disk (`crate::faults::block_io`); empty otherwise.
     pub expect: String,
+    /// The filesystem's mount options, comma-separated as `mount -o` takes them, for every
+    /// mount of the recorded filesystem and of each state; empty: the kernel's defaults.
+    pub mount_options: String,
+}
+
+/// Refuses mount options that would not survive the kernel command line as one word, or that
+/// are empty: what `--mount-options` accepts.
+pub fn check_mount_options(opts: &str) -> Result<()> {
+    anyhow::ensure!(
+        !opts.is_empty(),
+        "mount options are empty; leave the option out for the kernel's defaults"
+    );
+    anyhow::ensure!(
+        opts.len() <= 200,
+        "mount options are {} bytes long; at most 200 fit on the guest's kernel command line",
+        opts.len()
+    );
+    if let Some(c) = opts
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_,=.:/+-".contains(*c)))
+    {
+        bail!(
+            "mount options may hold letters, digits and _ , = . : / + - only, not {c:?} \
+             (they travel to the guest on its kernel command line), e.g. noauto_da_alloc"
+        );
+    }
+    anyhow::ensure!(
+        opts.split(',').all(|o| !o.is_empty()),
+        "mount options {opts:?} have an empty option between commas"
+    );
+    Ok(())
 }
 
 impl GuestParams {
@@ -67,8 +98,13 @@ impl GuestParams {
         } else {
             format!(" pm.expect={}", self.expect)
         };
+        let mount_options = if self.mount_options.is_empty() {
+            String::new()
+        } else {
+            format!(" pm.mountopts={}", self.mount_options)
+        };
         format!(
-            "pm.mode={mode} pm.fs={} pm.seed={} pm.protocol={} pm.fsbytes={} pm.diskbytes={} pm.bound={} pm.tears={}{expect}",
+            "pm.mode={mode} pm.fs={} pm.seed={} pm.protocol={} pm.fsbytes={} pm.diskbytes={} pm.bound={} pm.tears={}{expect}{mount_options}",
             self.fs,
             self.seed,
             self.protocol.name(),
@@ -117,7 +153,20 @@ impl GuestParams {
                 None => 0,
             },
             expect: kv.get("expect").map(|e| e.to_string()).unwrap_or_default(),
+            // Absent: the kernel's defaults.
+            mount_options: match kv.get("mountopts") {
+                Some(o) => {
+                    check_mount_options(o).context("pm.mountopts")?;
+                    o.to_string()
+                }
+                None => String::new(),
+            },
         })
+    }
+
+    /// The data argument of mount(2): the mount options, or none.
+    pub fn mount_data(&self) -> Option<&str> {
+        (!self.mount_options.is_empty()).then_some(self.mount_options.as_str())
     }
 }
 
@@ -202,10 +251,41 @@ mod tests {
             bound: 8,
             tears: 2,
             expect: String::new(),
+            mount_options: String::new(),
         };
         let cmdline = format!("console=ttyS0 quiet {} panic=-1", p.to_cmdline());
         assert_eq!(GuestParams::from_cmdline(&cmdline).unwrap(), p);
+        assert!(!cmdline.contains("pm.mountopts"), "{cmdline}");
+        assert_eq!(p.mount_data(), None);
+        let with = GuestParams {
+            mount_options: "noauto_da_alloc,commit=5".into(),
+            ..p
+        };
+        let back = GuestParams::from_cmdline(&with.to_cmdline()).unwrap();
+        assert_eq!(back.mount_data(), Some("noauto_da_alloc,commit=5"));
+        assert_eq!(back, with);
         assert!(GuestParams::from_cmdline("console=ttyS0").is_err());
+    }
+
+    #[test]
+    fn mount_options_that_would_not_survive_the_kernel_command_line_are_refused() {
+        for ok in [
+            "noauto_da_alloc",
+            "data=journal,commit=5",
+            "compress=zstd:1",
+        ] {
+            check_mount_options(ok).unwrap();
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("noauto_da_alloc pm.mode=record", "not ' '"),
+            ("a\"b", "not '\"'"),
+            ("a,,b", "empty option"),
+        ] {
+            let e = check_mount_options(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        assert!(check_mount_options(&"a".repeat(201)).is_err());
     }
 
     #[test]

@@ -131,8 +131,13 @@ fn check_one(p: &GuestParams, appends: &Appends, k: marks::Known, probe: u64) ->
         }
     };
     bb(&["losetup", LOOP, STATE_IMG])?;
-    let none: Option<&str> = None;
-    let mounted = mount(Some(LOOP), MNT, Some(p.fs.as_str()), MsFlags::empty(), none);
+    let mounted = mount(
+        Some(LOOP),
+        MNT,
+        Some(p.fs.as_str()),
+        MsFlags::empty(),
+        p.mount_data(),
+    );
     let verdict = match mounted {
         Err(e) => Err((
             "mount",

@@ -49,10 +49,11 @@ impl Guest {
         })
     }
 
-    /// Writes its initramfs.
-    pub fn write_initrd(&self, path: &Path) -> Result<()> {
+    /// Writes its initramfs, with the modules that mounting `fs` needs.
+    pub fn write_initrd(&self, path: &Path, fs: &str) -> Result<()> {
         let archive = initramfs::build(&Contents {
             arch: &self.arch,
+            fs,
             modules_root: &self.kernel.modules,
             busybox: &self.kernel.busybox,
             init: &self.bin,

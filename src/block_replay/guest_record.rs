@@ -89,15 +89,19 @@ impl Marker {
 
 /// Runs the workload, marks it, unmounts.
 pub fn record(p: &GuestParams) -> Result<()> {
-    let none: Option<&str> = None;
     mount(
         Some("/dev/vda"),
         MNT,
         Some(p.fs.as_str()),
         MsFlags::empty(),
-        none,
+        p.mount_data(),
     )
-    .with_context(|| format!("mounting /dev/vda ({}) on {MNT}", p.fs))?;
+    .with_context(|| {
+        format!(
+            "mounting /dev/vda ({}, options {:?}) on {MNT}",
+            p.fs, p.mount_options
+        )
+    })?;
     std::fs::create_dir(WAL_DIR)?;
     File::open(MNT)?.sync_all()?;
     let mut marker = Marker::open("/dev/vda", p.fs_bytes)?;

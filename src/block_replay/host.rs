@@ -29,6 +29,8 @@ pub struct Request {
     /// The guest's architecture (Debian name).
     pub arch: String,
     pub fs: String,
+    /// The filesystem's mount options in the guest (`mount -o`'s form); `None`: the defaults.
+    pub mount_options: Option<String>,
     pub seed: u64,
     pub protocol: Protocol,
     pub subset_bound: u32,
@@ -52,10 +54,15 @@ const KEEP_LOG_BYTES: u64 = 8 << 20;
 const RECORD_LIMIT: Duration = Duration::from_secs(300);
 const CHECK_LIMIT: Duration = Duration::from_secs(900);
 
-/// The size of the filesystem made for the guest (mkfs.xfs refuses less than 300 MiB).
+/// The filesystems block replay makes and mounts in its guest.
+pub const FILESYSTEMS: &[&str] = &["ext4", "xfs", "btrfs"];
+
+/// The size of the filesystem made for the guest (mkfs.xfs refuses less than 300 MiB,
+/// mkfs.btrfs less than 109 MiB).
 pub fn fs_bytes(fs: &str) -> u64 {
     match fs {
         "xfs" => 320 << 20,
+        "btrfs" => 128 << 20,
         _ => 64 << 20,
     }
 }
@@ -93,8 +100,12 @@ pub fn run(req: &Request) -> BlockReplay {
 
 /// What must be here before anything runs; the error is the SKIP reason.
 fn prerequisites(req: &Request) -> Result<(Guest, Option<Guest>)> {
-    if !matches!(req.fs.as_str(), "ext4" | "xfs") {
-        bail!("block replay knows ext4 and xfs only, not {}", req.fs);
+    if !FILESYSTEMS.contains(&req.fs.as_str()) {
+        bail!(
+            "block replay knows {} only, not {}",
+            FILESYSTEMS.join(", "),
+            req.fs
+        );
     }
     let mkfs = format!("mkfs.{}", req.fs);
     if !on_path(&mkfs) {
@@ -194,10 +205,10 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
     std::fs::write(&pristine, image_as_log(&File::open(&img)?, 512)?)?;
     std::fs::remove_file(&img)?;
     let initrd = dir.join("initrd.cpio");
-    pre.write_initrd(&initrd)?;
+    pre.write_initrd(&initrd, &req.fs)?;
     let check_initrd = dir.join("initrd-check.cpio");
     if let Some(g) = &check_guest {
-        g.write_initrd(&check_initrd)?;
+        g.write_initrd(&check_initrd, &req.fs)?;
     }
     let params = |mode| GuestParams {
         mode,
@@ -209,6 +220,7 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
         bound: req.subset_bound,
         tears: req.tears,
         expect: String::new(),
+        mount_options: req.mount_options.clone().unwrap_or_default(),
     };
 
     // Boot 1: record.
@@ -338,6 +350,10 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
             fs: req.fs.clone(),
             mkfs_options,
             mkfs_version,
+            mount_options: req
+                .mount_options
+                .as_deref()
+                .map_or(Vec::new(), |o| o.split(',').map(String::from).collect()),
             fs_bytes,
             workload: "standard",
             protocol: req.protocol.name(),
@@ -442,6 +458,9 @@ fn record_command(req: &Request) -> String {
     }
     if req.tears > 0 {
         c.push_str(&format!(" --tears {}", req.tears));
+    }
+    if let Some(o) = &req.mount_options {
+        c.push_str(&format!(" --mount-options {o}"));
     }
     c
 }

@@ -18,62 +18,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// The modules a guest loads, in this order (each after what it depends on), as paths under
-/// `lib/modules/<release>/kernel/`. What a kernel builds in (its `modules.builtin`) is left out:
-/// Debian 12's cloud kernels build ext4 in and virtio as modules, Debian 13's s390x kernel the
-/// reverse. A module may come compressed (`.ko.xz`, Debian 13); it is put in uncompressed.
-pub fn modules(arch: &str) -> Vec<&'static str> {
-    let mut m = vec![
-        "drivers/virtio/virtio_ring.ko",
-        "drivers/virtio/virtio.ko",
-        "drivers/virtio/virtio_pci_modern_dev.ko",
-        "drivers/virtio/virtio_pci_legacy_dev.ko",
-        "drivers/virtio/virtio_pci.ko",
-    ];
-    if arch == "arm64" {
-        m.push("drivers/virtio/virtio_mmio.ko");
-    }
-    m.extend([
-        "drivers/block/virtio_blk.ko",
-        "drivers/block/loop.ko",
-        "crypto/crc32c_generic.ko",
-        "lib/crc16.ko",
-        "fs/mbcache.ko",
-        "fs/jbd2/jbd2.ko",
-        "fs/ext4/ext4.ko",
-        "lib/libcrc32c.ko",
-        "fs/xfs/xfs.ko",
-    ]);
-    m
-}
-
-/// A module's bytes, uncompressed; `None` when the kernel builds it in.
-fn module_bytes(root: &Path, builtin: &str, m: &str) -> Result<Option<Vec<u8>>> {
-    let plain = root.join("kernel").join(m);
-    if plain.is_file() {
-        return std::fs::read(&plain)
-            .map(Some)
-            .with_context(|| format!("cannot read {}", plain.display()));
-    }
-    let xz = root.join("kernel").join(format!("{m}.xz"));
-    if xz.is_file() {
-        let out = Command::new("xz")
-            .arg("-dc")
-            .arg(&xz)
-            .output()
-            .with_context(|| format!("cannot run xz to decompress {}", xz.display()))?;
-        anyhow::ensure!(out.status.success(), "xz -dc {} failed", xz.display());
-        return Ok(Some(out.stdout));
-    }
-    let key = format!("kernel/{m}");
-    if builtin.lines().any(|l| l.trim() == key) {
-        return Ok(None);
-    }
-    bail!(
-        "the kernel has no module {m} (neither {} nor .xz) and does not build it in",
-        plain.display()
-    )
-}
+use super::modules;
 
 /// Where the guest finds its modules, in load order.
 pub const MODULE_DIR: &str = "/modules";
@@ -152,6 +97,9 @@ impl Cpio {
 /// What goes into a guest's initramfs.
 pub struct Contents<'a> {
     pub arch: &'a str,
+    /// The filesystem the guest mounts: one outside the fixed set ([`fs_module`]) adds its
+    /// module and what it depends on.
+    pub fs: &'a str,
     /// `lib/modules/<release>` of the extracted kernel package.
     pub modules_root: &'a Path,
     pub busybox: &'a Path,
@@ -166,17 +114,7 @@ pub fn build(c: &Contents) -> Result<Vec<u8>> {
     let mut files: BTreeMap<String, (u32, Vec<u8>)> = BTreeMap::new();
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
     let mut order = String::new();
-    let builtin =
-        std::fs::read_to_string(c.modules_root.join("modules.builtin")).unwrap_or_default();
-    for m in modules(c.arch) {
-        let Some(bytes) = module_bytes(c.modules_root, &builtin, m)? else {
-            continue;
-        };
-        let name = Path::new(m)
-            .file_name()
-            .expect("a file name")
-            .to_string_lossy()
-            .into_owned();
+    for (name, bytes) in modules::for_guest(c.modules_root, c.arch, c.fs)? {
         files.insert(format!("{MODULE_DIR}/{name}"), (0o644, bytes));
         order.push_str(&name);
         order.push('\n');
@@ -332,23 +270,10 @@ mod tests {
     }
 
     #[test]
-    fn the_modules_come_in_dependency_order_with_mmio_on_arm64_only() {
-        let amd = modules("amd64");
-        let pos = |m: &[&str], s: &str| m.iter().position(|x| x.ends_with(s)).unwrap();
-        assert!(pos(&amd, "/virtio_ring.ko") < pos(&amd, "/virtio.ko"));
-        assert!(pos(&amd, "/virtio_pci.ko") < pos(&amd, "/virtio_blk.ko"));
-        assert!(pos(&amd, "/libcrc32c.ko") < pos(&amd, "/xfs.ko"));
-        assert!(!amd.iter().any(|m| m.ends_with("virtio_mmio.ko")));
-        assert!(modules("arm64")
-            .iter()
-            .any(|m| m.ends_with("virtio_mmio.ko")));
-    }
-
-    #[test]
     fn a_guest_initramfs_holds_init_busybox_and_the_modules() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path().join("mods");
-        for m in modules("amd64") {
+        for m in modules::fixed("amd64") {
             let p = root.join("kernel").join(m);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             if m.contains("ext4") || m.contains("jbd2") {
@@ -367,6 +292,7 @@ mod tests {
         std::fs::write(&init, b"not an elf, so static").unwrap();
         let a = build(&Contents {
             arch: "amd64",
+            fs: "ext4",
             modules_root: &root,
             busybox: &bb,
             init: &init,
@@ -393,14 +319,31 @@ mod tests {
     }
 
     #[test]
-    fn a_module_the_kernel_neither_has_nor_builds_in_is_an_error() {
+    fn btrfs_and_what_it_needs_go_in_only_when_the_guest_mounts_btrfs() {
         let d = tempfile::tempdir().unwrap();
-        let e = module_bytes(d.path(), "", "fs/xfs/xfs.ko").unwrap_err();
-        assert!(e.to_string().contains("has no module fs/xfs/xfs.ko"), "{e}");
-        let builtin = "kernel/fs/xfs/xfs.ko\n";
-        assert!(module_bytes(d.path(), builtin, "fs/xfs/xfs.ko")
-            .unwrap()
-            .is_none());
+        let root = d.path().join("mods");
+        modules::tests::fake_kernel(&root);
+        let (bb, init) = (d.path().join("busybox"), d.path().join("init"));
+        std::fs::write(&bb, b"bb").unwrap();
+        std::fs::write(&init, b"static").unwrap();
+        let order = |fs| {
+            let a = build(&Contents {
+                arch: "amd64",
+                fs,
+                modules_root: &root,
+                busybox: &bb,
+                init: &init,
+                init_is_native: true,
+            })
+            .unwrap();
+            let e = entries(&a);
+            String::from_utf8(e.into_iter().find(|x| x.0 == "modules/order").unwrap().2).unwrap()
+        };
+        let btrfs = order("btrfs");
+        let at = |m: &str| btrfs.lines().position(|l| l == m).unwrap();
+        assert!(at("raid6_pq.ko") < at("btrfs.ko") && at("libcrc32c.ko") < at("btrfs.ko"));
+        assert_eq!(btrfs.matches("libcrc32c.ko").count(), 1, "{btrfs}");
+        assert!(!order("xfs").contains("btrfs"), "loaded when not asked for");
     }
 
     #[test]

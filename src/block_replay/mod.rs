@@ -3,7 +3,8 @@
 //! The power-loss explorer of [`crate::crash`] derives crash states from a persistence model; the
 //! real filesystem's own behaviour after a power cut is argued there, not measured. Here a
 //! Debian kernel boots under qemu-system with this binary as its `/init` ([`initramfs`],
-//! [`guest`], [`guest_env`]). It runs the standard workload with the real WAL on a real ext4 or xfs whose disk
+//! [`modules`], [`guest`], [`guest_env`]). It runs the standard workload with the real WAL on a
+//! real ext4, xfs or btrfs whose disk
 //! QEMU's `blklogwrites` driver logs write by write ([`logwrites`]), marking every issued and
 //! acknowledged append on the same disk ([`guest_record`], [`marks`]). The host then derives every state a power
 //! cut could leave, one per flush point and subsets of each flush's epoch ([`replay`]), and a
@@ -27,6 +28,7 @@ pub mod initramfs;
 pub mod kernel;
 pub mod logwrites;
 pub mod marks;
+pub mod modules;
 pub mod qemu;
 pub mod replay;
 pub mod summary;

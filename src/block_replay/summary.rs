@@ -55,6 +55,9 @@ pub struct Run {
     pub fs: String,
     pub mkfs_options: Vec<String>,
     pub mkfs_version: Option<String>,
+    /// The options every mount of the filesystem in the guest had, as `mount -o` takes them,
+    /// one per item; empty: the kernel's defaults.
+    pub mount_options: Vec<String>,
     pub fs_bytes: u64,
     pub workload: &'static str,
     pub protocol: &'static str,

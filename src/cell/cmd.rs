@@ -41,16 +41,22 @@ pub fn write_cmd(
     } else {
         crash_harness_line(args)
     };
-    let block_replay = match (platform::arch(), mount.fs_type.as_str()) {
-        ("amd64" | "arm64" | "s390x" | "riscv64", "ext4" | "xfs") => format!(
+    let fs = mount.fs_type.as_str();
+    let block_replay = match (platform::arch(), fs) {
+        ("amd64" | "arm64" | "s390x" | "riscv64", _)
+            if crate::block_replay::host::FILESYSTEMS.contains(&fs) =>
+        {
+            format!(
             "# block replay alone (power loss on the real filesystem in a guest kernel), same seed:\n\
              portability-matrix block-replay --arch {} --fs {} --seed {seed} --subsets {} --keep DIR",
             platform::arch(),
             mount.fs_type,
             crate::block_replay::host::DEFAULT_SUBSETS
-        ),
+            )
+        }
         (arch, fs) => format!(
-            "# block replay: not for {arch}/{fs} (ext4 and xfs only)"
+            "# block replay: not for {arch}/{fs} ({} only)",
+            crate::block_replay::host::FILESYSTEMS.join(", ")
         ),
     };
     let text = format!(

@@ -242,6 +242,7 @@ fn block_replay_step(
         crate::block_replay::host::run(&crate::block_replay::host::Request {
             arch: platform::arch().into(),
             fs: fs.into(),
+            mount_options: None,
             seed: args.seed,
             protocol: crate::crash::workload::Protocol::Real,
             subset_bound: crate::block_replay::host::DEFAULT_SUBSETS,

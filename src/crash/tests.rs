@@ -285,6 +285,29 @@ mod defects {
         );
     }
 
+    /// ext4's `auto_da_alloc` can hide this mistake on a real disk (docs/crash-model.md, "What
+    /// was measured"); the model grants no such heuristic, so it must catch it everywhere.
+    #[test]
+    fn a_missing_fsync_of_the_tmp_before_the_rename_is_caught() {
+        let r = caught(Protocol::NoTmpSync, "recovery");
+        assert!(r.msg.contains("telemetry.safe_seq holds"), "{}", r.msg);
+        assert!(
+            r.choices
+                .iter()
+                .any(|c| c.what.starts_with("write telemetry.safe_seq.tmp")
+                    && c.fate.starts_with("lost")),
+            "the reproducer does not lose the .tmp's bytes: {:#?}",
+            r.choices
+        );
+        assert!(
+            r.choices
+                .iter()
+                .any(|c| c.what.starts_with("rename") && c.fate.starts_with("persisted")),
+            "{:#?}",
+            r.choices
+        );
+    }
+
     #[test]
     fn recovery_that_accepts_a_checksummed_frame_with_the_wrong_seq_is_caught_by_a_block_fault() {
         let r = caught(Protocol::RecoveryIgnoresSeq, "oracle");

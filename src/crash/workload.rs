@@ -57,6 +57,8 @@ pub enum Protocol {
     RenameBeforeFrameSync,
     /// Defect: no directory fsync after the safe_seq rename.
     NoDirSync,
+    /// Defect: no fsync of the safe_seq `.tmp` before it is renamed into place.
+    NoTmpSync,
     /// Defect: recovery trusts a frame without checking its checksum.
     NoChecksum,
     /// Defect: recovery accepts a checksummed frame whatever its seq.
@@ -76,6 +78,7 @@ impl Protocol {
             Protocol::Real => "real",
             Protocol::RenameBeforeFrameSync => "rename-before-frame-sync",
             Protocol::NoDirSync => "no-dir-sync",
+            Protocol::NoTmpSync => "no-tmp-sync",
             Protocol::NoChecksum => "no-checksum",
             Protocol::RecoveryIgnoresSeq => "recovery-ignores-seq",
         }
@@ -90,6 +93,7 @@ impl Protocol {
                 Protocol::Real => None,
                 Protocol::RenameBeforeFrameSync => Some(Defect::RenameBeforeFrameSync),
                 Protocol::NoDirSync => Some(Defect::NoDirSyncAfterRename),
+                Protocol::NoTmpSync => Some(Defect::NoTmpSyncBeforeRename),
                 Protocol::NoChecksum => Some(Defect::RecoveryTrustsFrameWithoutChecksum),
                 Protocol::RecoveryIgnoresSeq => Some(Defect::RecoveryIgnoresSeq),
             };

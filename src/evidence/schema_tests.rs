@@ -131,6 +131,7 @@ fn block_replay_run(violations: u64) -> crate::block_replay::summary::BlockRepla
             accelerator_notes: vec![],
             fs: "ext4".into(),
             mkfs_options: vec!["-q".into(), "-F".into()],
+            mount_options: vec!["noauto_da_alloc".into()],
             mkfs_version: None,
             fs_bytes: 64 << 20,
             workload: "standard",

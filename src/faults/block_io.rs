@@ -93,7 +93,7 @@ fn boots(seed: u64, fs: &str, guest: &Guest, dir: &Path, out: &mut KindOutcome) 
         Ok(())
     };
     let initrd = dir.join("initrd.cpio");
-    guest.write_initrd(&initrd)?;
+    guest.write_initrd(&initrd, fs)?;
     let params = |mode, expect: String| GuestParams {
         mode,
         fs: fs.to_string(),
@@ -104,6 +104,8 @@ fn boots(seed: u64, fs: &str, guest: &Guest, dir: &Path, out: &mut KindOutcome) 
         bound: 0,
         tears: 0,
         expect,
+        // The guest's side chooses its own (`noinit_itable` on ext4).
+        mount_options: String::new(),
     };
     let boot = |mode, expect, disks| Boot {
         arch: &guest.arch,

@@ -18,6 +18,11 @@ pub enum Defect {
     /// The commit never fsyncs the directory after the rename: the append returns although the
     /// new safe_seq's name is not durable, so an acknowledged entry can vanish.
     NoDirSyncAfterRename,
+    /// The commit never fsyncs `telemetry.safe_seq.tmp` before renaming it over
+    /// `telemetry.safe_seq` (the directory is still fsynced after the rename): the new name can
+    /// be durable while the bytes it names are not, so the append returns although the new
+    /// safe_seq may read back empty.
+    NoTmpSyncBeforeRename,
     /// Recovery accepts a frame without comparing its checksum: damage inside the committed
     /// range is taken for data instead of being reported.
     RecoveryTrustsFrameWithoutChecksum,

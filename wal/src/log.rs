@@ -162,8 +162,14 @@ impl<S: Storage> Wal<S> {
             .map_err(Error::io("create", &p.safe_seq_tmp))?;
         tmp.write_all_at(&format::encode_safe_seq(last), 0)
             .map_err(Error::io("write", &p.safe_seq_tmp))?;
-        tmp.sync_all()
-            .map_err(Error::io("fsync", &p.safe_seq_tmp))?;
+        #[cfg(feature = "defects")]
+        let skip_tmp_sync = crate::defects::active(crate::defects::Defect::NoTmpSyncBeforeRename);
+        #[cfg(not(feature = "defects"))]
+        let skip_tmp_sync = false;
+        if !skip_tmp_sync {
+            tmp.sync_all()
+                .map_err(Error::io("fsync", &p.safe_seq_tmp))?;
+        }
         drop(tmp);
         self.storage
             .rename(&p.safe_seq_tmp, &p.safe_seq)
