@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::block_replay::host::{self, Request};
 use crate::block_replay::replay::StateSpec;
+use crate::evidence::log::say;
 
 pub fn run(req: &Request, out: Option<&Path>) -> Result<ExitCode> {
     eprintln!(
@@ -24,15 +25,15 @@ pub fn run(req: &Request, out: Option<&Path>) -> Result<ExitCode> {
     }
     if let Some(r) = &section.run {
         if r.check_arch != r.guest_arch {
-            println!(
+            say(&format!(
                 "recorded by the {} guest, checked by the {} guest ({}, {})",
                 r.guest_arch,
                 r.check_arch,
                 r.check_kernel.as_ref().map_or("?", |k| k.package.as_str()),
                 r.check_accelerator
-            );
+            ));
         }
-        println!(
+        say(&format!(
             "block replay {}: {} in {:.1} s (record {:.1} s, check {:.1} s, {:.1} states/s)",
             r.fs,
             r.describe(),
@@ -40,21 +41,21 @@ pub fn run(req: &Request, out: Option<&Path>) -> Result<ExitCode> {
             r.record_seconds,
             r.check_seconds,
             r.states_per_second
-        );
+        ));
         for f in &r.failures {
-            println!(
+            say(&format!(
                 "FAIL state {} ({}): {}\n  rebuild: {}",
                 f.state, f.check, f.msg, f.rebuild
-            );
+            ));
         }
         if let Some(k) = &r.log_kept {
-            println!("logs kept in {k}");
+            say(&format!("logs kept in {k}"));
         }
     }
     if let Some(why) = &section.reason {
         eprintln!("block replay {}: {why}", section.status);
     }
-    println!("{}", section.status);
+    say(section.status);
     Ok(match section.status {
         "PASS" => ExitCode::SUCCESS,
         "FAIL" if section.run.is_some() => ExitCode::from(1),

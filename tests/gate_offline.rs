@@ -650,3 +650,32 @@ fn malformed_github_run_id_and_sha_variables_are_blamed_not_their_flags() {
         );
     }
 }
+
+#[test]
+fn a_closed_stdout_does_not_make_the_gate_panic_or_lose_its_decision() {
+    let d = tempfile::tempdir().unwrap();
+    passing_folder(d.path());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("portability-matrix"))
+        .current_dir(d.path())
+        .args([
+            "gate",
+            "--evidence-dir",
+            "ev",
+            "--out",
+            "gate.json",
+            "--sha",
+            SHA,
+        ])
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -0`: the reader is gone before the gate writes a line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(gate_json(d.path())["verdict"], "PASS");
+}

@@ -22,6 +22,7 @@ use super::qemu::{self, Boot, Disk};
 use super::replay::{self, Epochs, StateSpec};
 use super::summary::{BlockReplay, Run, StateFailure};
 use crate::crash::workload::Protocol;
+use crate::evidence::log::say;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -486,15 +487,15 @@ pub fn rebuild(
     let r = File::open(log).with_context(|| format!("cannot open {}", log.display()))?;
     replay::build_image(&p, &r, spec, disk_bytes, out)?;
     let known = marks::read(&File::open(out)?, disk_bytes - marks::REGION_BYTES)?;
-    println!(
+    say(&format!(
         "{}: state {spec}; its marks say {} append(s) issued, entries up to {} acknowledged",
         out.display(),
         known.issued.map_or(0, |o| o + 1),
         known.acked
-    );
-    println!(
+    ));
+    say(&format!(
         "inspect it read-only with: mount -o loop,ro {} /mnt (and umount /mnt; the loop device detaches)",
         out.display()
-    );
+    ));
     Ok(())
 }

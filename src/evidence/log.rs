@@ -117,6 +117,14 @@ pub fn say(s: &str) {
     let _ = writeln!(out, "{s}");
 }
 
+/// Prints text to stdout as it is (no newline added), ignoring a closed stdout like [`say`].
+pub fn say_raw(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+}
+
 /// The kernel ring buffer, or a line saying why it could not be read.
 pub fn dmesg() -> String {
     match Command::new("dmesg").output() {

@@ -15,6 +15,7 @@ use super::decision::{CellDecision, Verdict};
 use super::evidence::one_line as clean;
 use super::observation::Status;
 use super::report::GateReport;
+use crate::evidence::log::{say, say_raw};
 
 /// GitHub shows at most ten annotations of a kind per step.
 const MAX_ANNOTATIONS: usize = 10;
@@ -350,7 +351,7 @@ pub fn emit(r: &GateReport, config: &GateConfig) -> Result<()> {
     if let Some(path) = &config.summary {
         append(path, &markdown(r))?;
     }
-    print!("{stdout}");
+    say_raw(&stdout);
     Ok(())
 }
 
@@ -368,10 +369,10 @@ fn append(path: &std::path::Path, text: &str) -> Result<()> {
 /// summary, so that a workflow shows why. Failures to write these are only reported.
 pub fn emit_error(e: &anyhow::Error, config: &GateConfig) {
     let msg = clean(&format!("{e:#}"));
-    println!(
+    say(&format!(
         "::error::{}",
         escape_annotation(&format!("the gate could not decide: {msg}"))
-    );
+    ));
     if let Some(path) = &config.out {
         let json = serde_json::json!({
             "schema_version": 1,

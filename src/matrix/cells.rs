@@ -25,6 +25,7 @@ use super::judge::{self, CellRun};
 use super::launch::{binary_for, CellCommand};
 use super::request::CellRequest;
 use crate::evidence::layout::{run_number, FIXTURE_DIR};
+use crate::evidence::log::say;
 use crate::host_tools::find_program;
 use crate::loopfs::LoopFs;
 
@@ -223,14 +224,14 @@ fn cross_byte_orders(r: &CellRequest, o: &mut CellOutcome, command: &CellCommand
     }
     let c = byte_order::cross(r, command, &endian, run_dir);
     let line = byte_order::describe(&c);
-    println!(
+    say(&format!(
         "byte orders: {} ({:.1} s; {}/{})",
         if c.pass { "PASS" } else { "FAIL" },
         c.seconds,
         run_dir.display(),
         byte_order::DIR
-    );
-    println!("  {line}");
+    ));
+    say(&format!("  {line}"));
     if !c.pass {
         let why = match o.reason.take() {
             Some(earlier) => format!("{earlier}; and {line}"),

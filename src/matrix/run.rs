@@ -19,6 +19,7 @@ use super::request::{CellRequest, Host};
 use super::skip_record;
 use super::summary::{self, MATRIX_JSON};
 use crate::cell_id::CellId;
+use crate::evidence::log::{say, say_raw};
 
 /// Runs every cell of `config`. Exit 0 when every cell that ran passed, 1 when one failed (or
 /// a skip that `fail_on_skip` covers), an error when the run could not be made or was
@@ -50,7 +51,7 @@ pub fn run(config: &MatrixConfig) -> Result<ExitCode> {
         .collect();
 
     let interrupted = interrupt::interrupted();
-    print!("{}", summary::table(&outcomes));
+    say_raw(&summary::table(&outcomes));
     let m = summary::Matrix::new(
         seed,
         config.iterations,
@@ -62,7 +63,7 @@ pub fn run(config: &MatrixConfig) -> Result<ExitCode> {
     let out = evidence.join(MATRIX_JSON);
     std::fs::write(&out, serde_json::to_string_pretty(&m)? + "\n")
         .with_context(|| format!("cannot write {}", out.display()))?;
-    println!("matrix: {}; {}", m.verdict_line(), out.display());
+    say(&format!("matrix: {}; {}", m.verdict_line(), out.display()));
 
     if interrupted {
         anyhow::bail!(
@@ -81,7 +82,7 @@ fn evidence_root(given: &Path) -> Result<PathBuf> {
 
 /// The run's first line: seed, cells, iterations, host.
 fn announce(config: &MatrixConfig, cells: &[CellId], seed: u64, host: &Host) {
-    println!(
+    say(&format!(
         "matrix: seed {seed}; {} cells ({}); {} iterations each; host {} ({}){}",
         cells.len(),
         cells
@@ -93,7 +94,7 @@ fn announce(config: &MatrixConfig, cells: &[CellId], seed: u64, host: &Host) {
         host.arch,
         host.kernel,
         if host.root { "" } else { "; not root" }
-    );
+    ));
 }
 
 /// Runs the cell of `r` (unless the run was interrupted) and writes the record of a skip.
@@ -107,12 +108,12 @@ fn run_one(r: &CellRequest, of: usize) -> CellOutcome {
             "not run: the matrix was interrupted",
         );
     }
-    println!("== matrix cell {index} of {of}: {cell} ==");
+    say(&format!("== matrix cell {index} of {of}: {cell} =="));
     let mut o = cells::run_cell(r);
     if o.status == Status::Skip {
         record_skip(r, &mut o);
     }
-    println!(
+    say(&format!(
         "== matrix cell {index} {cell}: {}{} ({:.1} s)",
         o.status.word(),
         o.reason
@@ -120,7 +121,7 @@ fn run_one(r: &CellRequest, of: usize) -> CellOutcome {
             .map(|r| format!(": {r}"))
             .unwrap_or_default(),
         o.seconds
-    );
+    ));
     o
 }
 
