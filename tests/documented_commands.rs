@@ -86,6 +86,8 @@ const CHECKLIST: &[(&str, Check)] = &[
     ("cd evidence/s390x/ext4/run-1/byte_order", Skip(S390X_CELL)),
     ("portability-matrix recover-states --dir written-by-s390x --against written-by-s390x.recovered-by-s390x.json", Skip(S390X_CELL)),
     ("cargo build --release", Skip(BENCHMARK)),
+    ("git clone <the project> /tmp/ci && mkdir -p /tmp/cold-home", Skip(TEMPLATE)),
+    ("cd /tmp/ci && time env HOME=/tmp/cold-home CI=true bash .ci/run < /dev/null", Skip(BENCHMARK)),
     ("target/release/portability-matrix generate --dir /tmp/big --size 1G --payload-bytes 200", Skip(BENCHMARK)),
     ("cat /tmp/big/wal.log > /dev/null", Skip(BENCHMARK)),
     ("/usr/bin/time -v target/release/portability-matrix verify --dir /tmp/big --out /tmp/v.json", Skip(BENCHMARK)),
