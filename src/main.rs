@@ -17,6 +17,7 @@ mod crash;
 mod crash_explore;
 mod crash_harness;
 mod crash_states_cmd;
+mod digest;
 mod evidence;
 mod fault_harness;
 mod faults;

@@ -176,87 +176,24 @@ pub fn make_fs(fs: &str, img: &Path, bytes: u64) -> Result<(Vec<String>, Option<
     Ok((opts, v))
 }
 
-fn sha256(p: &Path) -> String {
-    Command::new("sha256sum")
-        .arg(p)
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .next()
-                .map(String::from)
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<BlockReplay> {
     let (pre, check_guest) = guests;
     let started = Instant::now();
-    let dir = dir.to_path_buf();
-    let fs_bytes = fs_bytes(&req.fs);
-    let disk_bytes = fs_bytes + marks::REGION_BYTES;
-    let img = dir.join("pristine.img");
-    let (mkfs_options, mkfs_version) = make_fs(&req.fs, &img, fs_bytes)?;
-    File::options()
-        .write(true)
-        .open(&img)?
-        .set_len(disk_bytes)?;
-    let pristine = dir.join("pristine.log");
-    std::fs::write(&pristine, image_as_log(&File::open(&img)?, 512)?)?;
-    std::fs::remove_file(&img)?;
-    let initrd = dir.join("initrd.cpio");
-    pre.write_initrd(&initrd, &req.fs)?;
-    let check_initrd = dir.join("initrd-check.cpio");
-    if let Some(g) = &check_guest {
-        g.write_initrd(&check_initrd, &req.fs)?;
-    }
+    let disks = prepare(req, &pre, check_guest.as_ref(), dir)?;
     let params = |mode| GuestParams {
         mode,
         fs: req.fs.clone(),
         seed: req.seed,
         protocol: req.protocol,
-        fs_bytes,
-        disk_bytes,
+        fs_bytes: disks.fs_bytes,
+        disk_bytes: disks.disk_bytes,
         bound: req.subset_bound,
         tears: req.tears,
         expect: String::new(),
         mount_options: req.mount_options.clone().unwrap_or_default(),
     };
-
-    // Boot 1: record.
-    let disk = dir.join("disk.img");
-    let record = dir.join("record.log");
-    let boot = Boot {
-        arch: &req.arch,
-        kernel: &pre.kernel.vmlinuz,
-        initrd: &initrd,
-        append: params(Mode::Record).to_cmdline(),
-        disks: vec![Disk::Logged {
-            image: &disk,
-            log: &record,
-        }],
-        memory_mib: 512,
-    };
-    let fresh_disk = || -> Result<()> {
-        rebuild_pristine(&pristine, &disk, disk_bytes)?;
-        File::create(&record)?;
-        Ok(())
-    };
-    let (rec, accel, notes) = qemu::run_any(
-        &boot,
-        RECORD_LIMIT,
-        &dir.join("console-record.txt"),
-        req.try_kvm,
-        fresh_disk,
-    )?;
-    guest_finished(&rec.lines, "record", &dir.join("console-record.txt"))?;
-    let appends = find(&rec.lines, "recorded")
-        .and_then(|l| l.num("appends"))
-        .unwrap_or(0);
-    let _ = std::fs::remove_file(&disk);
-
-    let rbytes = std::fs::read(&record)?;
+    let rec = record(req, &pre, &disks, params(Mode::Record).to_cmdline(), dir)?;
+    let rbytes = std::fs::read(&rec.log)?;
     let rlog = Log::parse(rbytes.as_slice()).context("the recorded log")?;
     let ep = Epochs::of(&rlog);
     let plan = replay::plan(&rlog, &ep, req.seed, req.subset_bound, req.tears);
@@ -264,66 +201,32 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
 
     // Boot 2: check every state, with the same guest or the one of --check-arch.
     let checker = check_guest.as_ref().unwrap_or(&pre);
+    let check_console = dir.join("console-check.txt");
     let check_boot = Boot {
         arch: &checker.arch,
         kernel: &checker.kernel.vmlinuz,
-        initrd: if check_guest.is_some() {
-            &check_initrd
-        } else {
-            &initrd
-        },
+        initrd: disks.initrd_of(check_guest.is_some()),
         append: params(Mode::Check).to_cmdline(),
-        disks: vec![Disk::ReadOnly(&record), Disk::ReadOnly(&pristine)],
+        disks: vec![Disk::ReadOnly(&rec.log), Disk::ReadOnly(&disks.pristine)],
         memory_mib: 1024,
     };
-    let check_console = dir.join("console-check.txt");
-    let (chk, check_accel) = match (accel, &check_guest) {
-        (qemu::Accel::Kvm, None) => (
-            qemu::run(&check_boot, accel, CHECK_LIMIT, CHECK_LIMIT, &check_console)
-                .map_err(|e| anyhow::anyhow!("the check boot failed under KVM: {e:?}"))?,
-            accel,
-        ),
-        (_, Some(_)) => {
-            let (c, a, _) = qemu::run_any(
-                &check_boot,
-                CHECK_LIMIT,
-                &check_console,
-                req.try_kvm,
-                || Ok(()),
-            )?;
-            (c, a)
-        }
-        (qemu::Accel::Tcg, None) => (
-            qemu::run_any(&check_boot, CHECK_LIMIT, &check_console, false, || Ok(()))?.0,
-            accel,
-        ),
-    };
-    guest_finished(&chk.lines, "check", &check_console)?;
+    let (chk, check_accel) = check(
+        req,
+        &check_boot,
+        rec.accel,
+        check_guest.is_some(),
+        &check_console,
+    )?;
     let done = find(&chk.lines, "checked").context("the check boot reported no totals")?;
     let checked = done.num("checked").unwrap_or(0);
     let check_secs: f64 = done.get("secs").and_then(|s| s.parse().ok()).unwrap_or(0.0);
 
-    let log_kept = keep_logs(req, &record, &pristine)?;
+    let log_kept = keep_logs(req, &rec.log, &disks.pristine)?;
     let rebuild_from = log_kept
         .clone()
         .map(PathBuf::from)
-        .unwrap_or_else(|| dir.clone());
-    let failures: Vec<StateFailure> = chk
-        .lines
-        .iter()
-        .filter(|l| l.kind == "state" && l.get("verdict") == Some("fail"))
-        .filter_map(|l| {
-            let spec: StateSpec = l.get("spec")?.parse().ok()?;
-            Some(StateFailure {
-                rebuild: rebuild_command(&rebuild_from, &spec, disk_bytes),
-                state: spec.to_string(),
-                flush_point: spec.flush as u64,
-                subset: spec.subset.clone(),
-                check: l.get("check").unwrap_or("?").into(),
-                msg: l.get("msg").unwrap_or("").into(),
-            })
-        })
-        .collect();
+        .unwrap_or_else(|| dir.to_path_buf());
+    let failures = failures_of(&chk.lines, &rebuild_from, disks.disk_bytes);
     let reported = chk.lines.iter().filter(|l| l.kind == "state").count();
     anyhow::ensure!(
         reported == plan.states.len(),
@@ -333,8 +236,8 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
     );
     if req.keep.is_none() {
         // The temporary directory goes; say where the logs are if they were kept.
-        let _ = std::fs::remove_file(&initrd);
-        let _ = std::fs::remove_file(&check_initrd);
+        let _ = std::fs::remove_file(&disks.initrd);
+        let _ = std::fs::remove_file(&disks.check_initrd);
     }
     let violations = failures.len() as u64;
     Ok(BlockReplay {
@@ -343,19 +246,19 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
         run: Some(Run {
             kernel: pre.kernel.clone(),
             guest_arch: req.arch.clone(),
-            accelerator: accel.name(),
+            accelerator: rec.accel.name(),
             check_arch: checker.arch.clone(),
             check_kernel: check_guest.as_ref().map(|g| g.kernel.clone()),
             check_accelerator: check_accel.name(),
-            accelerator_notes: notes,
+            accelerator_notes: rec.notes,
             fs: req.fs.clone(),
-            mkfs_options,
-            mkfs_version,
+            mkfs_options: disks.mkfs_options,
+            mkfs_version: disks.mkfs_version,
             mount_options: req
                 .mount_options
                 .as_deref()
                 .map_or(Vec::new(), |o| o.split(',').map(String::from).collect()),
-            fs_bytes,
+            fs_bytes: disks.fs_bytes,
             workload: "standard",
             protocol: req.protocol.name(),
             seed: req.seed,
@@ -365,9 +268,9 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
             log_writes: rlog.entries.iter().filter(|e| e.changes_disk()).count() as u64,
             flushes: rlog.flushes() as u64,
             log_bytes: rbytes.len() as u64,
-            log_sha256: sha256(&record),
+            log_sha256: crate::digest::sha256_hex(&rbytes),
             log_kept,
-            appends,
+            appends: rec.appends,
             flush_points: ep.flush_points() as u64,
             states_replayed: plan.states.len() as u64,
             states_distinct: distinct as u64,
@@ -386,6 +289,160 @@ fn replay(req: &Request, guests: (Guest, Option<Guest>), dir: &Path) -> Result<B
             failures,
         }),
     })
+}
+
+/// The files both boots start from: the pristine filesystem (as a log), and the initramfs of
+/// each guest.
+struct Disks {
+    fs_bytes: u64,
+    /// The filesystem plus the marker region.
+    disk_bytes: u64,
+    pristine: PathBuf,
+    initrd: PathBuf,
+    /// The checking guest's, with --check-arch.
+    check_initrd: PathBuf,
+    mkfs_options: Vec<String>,
+    mkfs_version: Option<String>,
+}
+
+impl Disks {
+    fn initrd_of(&self, other_checker: bool) -> &Path {
+        if other_checker {
+            &self.check_initrd
+        } else {
+            &self.initrd
+        }
+    }
+}
+
+/// Makes the filesystem with the host's mkfs, keeps it as a log of its sectors, and writes the
+/// initramfs of each guest.
+fn prepare(req: &Request, pre: &Guest, check_guest: Option<&Guest>, dir: &Path) -> Result<Disks> {
+    let fs_bytes = fs_bytes(&req.fs);
+    let disk_bytes = fs_bytes + marks::REGION_BYTES;
+    let img = dir.join("pristine.img");
+    let (mkfs_options, mkfs_version) = make_fs(&req.fs, &img, fs_bytes)?;
+    File::options()
+        .write(true)
+        .open(&img)?
+        .set_len(disk_bytes)?;
+    let pristine = dir.join("pristine.log");
+    std::fs::write(&pristine, image_as_log(&File::open(&img)?, 512)?)?;
+    std::fs::remove_file(&img)?;
+    let initrd = dir.join("initrd.cpio");
+    pre.write_initrd(&initrd, &req.fs)?;
+    let check_initrd = dir.join("initrd-check.cpio");
+    if let Some(g) = check_guest {
+        g.write_initrd(&check_initrd, &req.fs)?;
+    }
+    Ok(Disks {
+        fs_bytes,
+        disk_bytes,
+        pristine,
+        initrd,
+        check_initrd,
+        mkfs_options,
+        mkfs_version,
+    })
+}
+
+/// What the record boot left: the block log, and how the boot went.
+struct Recorded {
+    log: PathBuf,
+    accel: qemu::Accel,
+    notes: Vec<String>,
+    appends: u64,
+    seconds: f64,
+}
+
+/// Boot 1: the workload on a fresh copy of the pristine disk, behind blklogwrites.
+fn record(
+    req: &Request,
+    pre: &Guest,
+    disks: &Disks,
+    append: String,
+    dir: &Path,
+) -> Result<Recorded> {
+    let disk = dir.join("disk.img");
+    let log = dir.join("record.log");
+    let boot = Boot {
+        arch: &req.arch,
+        kernel: &pre.kernel.vmlinuz,
+        initrd: &disks.initrd,
+        append,
+        disks: vec![Disk::Logged {
+            image: &disk,
+            log: &log,
+        }],
+        memory_mib: 512,
+    };
+    let fresh_disk = || -> Result<()> {
+        rebuild_pristine(&disks.pristine, &disk, disks.disk_bytes)?;
+        File::create(&log)?;
+        Ok(())
+    };
+    let console = dir.join("console-record.txt");
+    let (rec, accel, notes) =
+        qemu::run_any(&boot, RECORD_LIMIT, &console, req.try_kvm, fresh_disk)?;
+    guest_finished(&rec.lines, "record", &console)?;
+    let appends = find(&rec.lines, "recorded")
+        .and_then(|l| l.num("appends"))
+        .unwrap_or(0);
+    let _ = std::fs::remove_file(&disk);
+    Ok(Recorded {
+        log,
+        accel,
+        notes,
+        appends,
+        seconds: rec.seconds,
+    })
+}
+
+/// Boot 2: under KVM when the record boot had it (same guest), else as `run_any` decides; a
+/// guest of another architecture decides afresh.
+fn check(
+    req: &Request,
+    boot: &Boot,
+    record_accel: qemu::Accel,
+    other_checker: bool,
+    console: &Path,
+) -> Result<(qemu::Console, qemu::Accel)> {
+    let (chk, accel) = match (record_accel, other_checker) {
+        (qemu::Accel::Kvm, false) => (
+            qemu::run(boot, record_accel, CHECK_LIMIT, CHECK_LIMIT, console)
+                .map_err(|e| anyhow::anyhow!("the check boot failed under KVM: {e:?}"))?,
+            record_accel,
+        ),
+        (_, true) => {
+            let (c, a, _) = qemu::run_any(boot, CHECK_LIMIT, console, req.try_kvm, || Ok(()))?;
+            (c, a)
+        }
+        (qemu::Accel::Tcg, false) => (
+            qemu::run_any(boot, CHECK_LIMIT, console, false, || Ok(()))?.0,
+            record_accel,
+        ),
+    };
+    guest_finished(&chk.lines, "check", console)?;
+    Ok((chk, accel))
+}
+
+/// The states the guest reported failing, each with the command that rebuilds its image.
+fn failures_of(lines: &[Line], rebuild_from: &Path, disk_bytes: u64) -> Vec<StateFailure> {
+    lines
+        .iter()
+        .filter(|l| l.kind == "state" && l.get("verdict") == Some("fail"))
+        .filter_map(|l| {
+            let spec: StateSpec = l.get("spec")?.parse().ok()?;
+            Some(StateFailure {
+                rebuild: rebuild_command(rebuild_from, &spec, disk_bytes),
+                state: spec.to_string(),
+                flush_point: spec.flush as u64,
+                subset: spec.subset.clone(),
+                check: l.get("check").unwrap_or("?").into(),
+                msg: l.get("msg").unwrap_or("").into(),
+            })
+        })
+        .collect()
 }
 
 /// The recorded disk, fresh: the pristine image rebuilt from its log as a sparse file.

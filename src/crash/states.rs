@@ -20,7 +20,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use wal::{Seq, Wal};
 
 use super::explore::{materialize, model, state_hash, Options};
@@ -28,6 +27,7 @@ use super::kill::{copy_dir, kill_one, PER_DIR};
 use super::narrate::Narrator;
 use super::seeded;
 use super::workload::{record, Protocol, Workload};
+use crate::digest::{sha256_hex, Sha256Hex};
 
 /// The file in a states directory that lists its states.
 pub const MANIFEST: &str = "manifest.json";
@@ -316,15 +316,15 @@ fn recover_one(dir: &Path) -> Result<Outcome> {
         Ok(w) => w,
         Err(e) => return Ok(refused(&e)),
     };
-    let mut h = Sha256::new();
+    let mut h = Sha256Hex::default();
     let (mut n, mut first, mut last) = (0u64, None, None);
     for e in wal.read_from(Seq::ZERO) {
         let e = match e {
             Ok(e) => e,
             Err(e) => return Ok(refused(&e)),
         };
-        h.update(e.seq.get().to_le_bytes());
-        h.update((e.payload.len() as u64).to_le_bytes());
+        h.update(&e.seq.get().to_le_bytes());
+        h.update(&(e.payload.len() as u64).to_le_bytes());
         h.update(&e.payload);
         n += 1;
         first.get_or_insert(e.seq.get());
@@ -340,7 +340,7 @@ fn recover_one(dir: &Path) -> Result<Outcome> {
                 .with_context(|| format!("cannot read {}", e.path().display()))?;
             files.insert(
                 e.file_name().to_string_lossy().into_owned(),
-                hex(&Sha256::digest(&bytes)),
+                sha256_hex(&bytes),
             );
         }
     }
@@ -349,13 +349,9 @@ fn recover_one(dir: &Path) -> Result<Outcome> {
         entries: n,
         first_seq: first,
         last_seq: last,
-        entries_sha256: hex(&h.finalize()),
+        entries_sha256: h.finish(),
         files,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where two readers' recoveries of the same states differ, one line per state (empty when
