@@ -398,8 +398,8 @@ fn record(
     })
 }
 
-/// Boot 2: under KVM when the record boot had it (same guest), else as `run_any` decides; a
-/// guest of another architecture decides afresh.
+/// Boot 2: the same guest under the record boot's accelerator; a guest of another
+/// architecture decides afresh.
 fn check(
     req: &Request,
     boot: &Boot,
@@ -407,20 +407,13 @@ fn check(
     other_checker: bool,
     console: &Path,
 ) -> Result<(qemu::Console, qemu::Accel)> {
-    let (chk, accel) = match (record_accel, other_checker) {
-        (qemu::Accel::Kvm, false) => (
-            qemu::run(boot, record_accel, CHECK_LIMIT, CHECK_LIMIT, console)
-                .map_err(|e| anyhow::anyhow!("the check boot failed under KVM: {e:?}"))?,
-            record_accel,
-        ),
-        (_, true) => {
-            let (c, a, _) = qemu::run_any(boot, CHECK_LIMIT, console, req.try_kvm, || Ok(()))?;
-            (c, a)
-        }
-        (qemu::Accel::Tcg, false) => (
-            qemu::run_any(boot, CHECK_LIMIT, console, false, || Ok(()))?.0,
-            record_accel,
-        ),
+    let (chk, accel) = if other_checker {
+        let (c, a, _) = qemu::run_any(boot, CHECK_LIMIT, console, req.try_kvm, || Ok(()))?;
+        (c, a)
+    } else {
+        let c =
+            qemu::run_again(boot, record_accel, CHECK_LIMIT, console).context("the check boot")?;
+        (c, record_accel)
     };
     guest_finished(&chk.lines, "check", console)?;
     Ok((chk, accel))

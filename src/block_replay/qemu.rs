@@ -388,6 +388,16 @@ pub fn run_any(
     }
 }
 
+/// A second boot of a guest that booted before under `accel`: KVM again when it had KVM (a
+/// failure is then the boot's, not the accelerator's), else TCG.
+pub fn run_again(b: &Boot, accel: Accel, limit: Duration, console_log: &Path) -> Result<Console> {
+    match accel {
+        Accel::Kvm => run(b, accel, limit, limit, console_log)
+            .map_err(|e| anyhow::anyhow!("the boot failed under KVM: {e:?}")),
+        Accel::Tcg => Ok(run_any(b, limit, console_log, false, || Ok(()))?.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,68 +132,18 @@ fn boots(seed: u64, fs: &str, guest: &Guest, dir: &Path, out: &mut KindOutcome) 
     )?;
     finished(&first.lines, &console)?;
     let replay = replay_line(Kind::BlockIoErrors, seed);
-    let mut reports = Vec::new();
-    let mut said = Vec::new();
-    for (error, name) in CASES {
-        out.runs += 1;
-        let line = first
-            .lines
-            .iter()
-            .find(|l| l.kind == "iofault" && l.get("case") == Some(name))
-            .with_context(|| format!("the guest reported nothing of the {name} case"))?;
-        let (report, sentence, violation) = read_case(error, line);
-        out.injected += u64::from(report.met_fault());
-        said.push(format!("{name}: {sentence}"));
-        if let Some((check, msg)) = violation {
-            out.violations.push(FaultViolation {
-                check: check.into(),
-                msg: format!("{name} case: {msg}"),
-                seed,
-                replay: replay.clone(),
-            });
-        }
-        reports.push((name, report));
-    }
+    let (reports, said) = read_fault_boot(&first.lines, seed, &replay, out)?;
 
     // Boot 2: no fault; each WAL reopened and checked.
     let refs: Vec<(&str, &WriterReport)> = reports.iter().map(|(n, r)| (*n, r)).collect();
     let plain = images.iter().map(|i| Disk::Plain(i)).collect();
     let console = dir.join("console-check.txt");
     let b = boot(Mode::IoCheck, expect_words(&refs), plain);
-    let second = match accel {
-        qemu::Accel::Kvm => qemu::run(&b, accel, BOOT_LIMIT, BOOT_LIMIT, &console)
-            .map_err(|e| anyhow::anyhow!("the check boot failed under KVM: {e:?}"))?,
-        qemu::Accel::Tcg => qemu::run_any(&b, BOOT_LIMIT, &console, false, || Ok(()))?.0,
-    };
+    let second = qemu::run_again(&b, accel, BOOT_LIMIT, &console).context("the check boot")?;
     finished(&second.lines, &console)?;
-    for (_, name) in CASES {
-        anyhow::ensure!(
-            second
-                .lines
-                .iter()
-                .any(|l| l.kind == "iocheck" && l.get("case") == Some(name)),
-            "the check boot reported nothing of the {name} case; its console is in {}",
-            console.display()
-        );
-    }
-    for l in second
-        .lines
-        .iter()
-        .filter(|l| l.kind == "iocheck-violation")
-    {
-        out.violations.push(FaultViolation {
-            check: l.get("check").unwrap_or("?").into(),
-            msg: format!(
-                "{} case, reopened without the fault: {}",
-                l.get("case").unwrap_or("?"),
-                l.get("msg").unwrap_or("")
-            ),
-            seed,
-            replay: replay.clone(),
-        });
-    }
+    read_check_boot(&second.lines, &console, seed, &replay, out)?;
     out.wal = format!(
-        "{} of {} disks failed a request with EIO in a {} {} guest ({}); {}, and after a boot \
+        "{} of {} disks failed a request with EIO in the {} guest under {} ({}); {}, and after a boot \
          without the fault recovery {}",
         out.injected,
         out.runs,
@@ -210,6 +160,70 @@ fn boots(seed: u64, fs: &str, guest: &Guest, dir: &Path, out: &mut KindOutcome) 
         },
         out.recovery_verdict()
     );
+    Ok(())
+}
+
+/// Boot 1's report of each case: what its writer did (the reports, and a phrase each), its
+/// broken promises counted in `out`.
+fn read_fault_boot(
+    lines: &[Line],
+    seed: u64,
+    replay: &str,
+    out: &mut KindOutcome,
+) -> Result<(Vec<(&'static str, WriterReport)>, Vec<String>)> {
+    let mut reports = Vec::new();
+    let mut said = Vec::new();
+    for (error, name) in CASES {
+        out.runs += 1;
+        let line = lines
+            .iter()
+            .find(|l| l.kind == "iofault" && l.get("case") == Some(name))
+            .with_context(|| format!("the guest reported nothing of the {name} case"))?;
+        let (report, sentence, violation) = read_case(error, line);
+        out.injected += u64::from(report.met_fault());
+        said.push(format!("{name}: {sentence}"));
+        if let Some((check, msg)) = violation {
+            out.violations.push(FaultViolation {
+                check: check.into(),
+                msg: format!("{name} case: {msg}"),
+                seed,
+                replay: replay.to_string(),
+            });
+        }
+        reports.push((name, report));
+    }
+    Ok((reports, said))
+}
+
+/// Boot 2's report: every case reopened, and what recovery broke counted in `out`.
+fn read_check_boot(
+    lines: &[Line],
+    console: &Path,
+    seed: u64,
+    replay: &str,
+    out: &mut KindOutcome,
+) -> Result<()> {
+    for (_, name) in CASES {
+        anyhow::ensure!(
+            lines
+                .iter()
+                .any(|l| l.kind == "iocheck" && l.get("case") == Some(name)),
+            "the check boot reported nothing of the {name} case; its console is in {}",
+            console.display()
+        );
+    }
+    for l in lines.iter().filter(|l| l.kind == "iocheck-violation") {
+        out.violations.push(FaultViolation {
+            check: l.get("check").unwrap_or("?").into(),
+            msg: format!(
+                "{} case, reopened without the fault: {}",
+                l.get("case").unwrap_or("?"),
+                l.get("msg").unwrap_or("")
+            ),
+            seed,
+            replay: replay.to_string(),
+        });
+    }
     Ok(())
 }
 
