@@ -163,6 +163,9 @@ fn boots(seed: u64, fs: &str, guest: &Guest, dir: &Path, out: &mut KindOutcome) 
     Ok(())
 }
 
+/// A case's name and what its writer did.
+type CaseReport = (&'static str, WriterReport);
+
 /// Boot 1's report of each case: what its writer did (the reports, and a phrase each), its
 /// broken promises counted in `out`.
 fn read_fault_boot(
@@ -170,7 +173,7 @@ fn read_fault_boot(
     seed: u64,
     replay: &str,
     out: &mut KindOutcome,
-) -> Result<(Vec<(&'static str, WriterReport)>, Vec<String>)> {
+) -> Result<(Vec<CaseReport>, Vec<String>)> {
     let mut reports = Vec::new();
     let mut said = Vec::new();
     for (error, name) in CASES {
