@@ -24,6 +24,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Whether the defect `$d` of [`defects`] is enabled on this thread; `false` without the
+/// `defects` feature, so a release build's hooks are constant and compile away.
+macro_rules! defect_active {
+    ($d:ident) => {{
+        #[cfg(feature = "defects")]
+        let on = crate::defects::active(crate::defects::Defect::$d);
+        #[cfg(not(feature = "defects"))]
+        let on = false;
+        on
+    }};
+}
+
 pub mod conformance;
 #[cfg(feature = "defects")]
 pub mod defects;

@@ -146,11 +146,7 @@ impl<S: Storage> Wal<S> {
         self.log
             .write_all_at(frames, self.end)
             .map_err(Error::io("write", &p.log))?;
-        #[cfg(feature = "defects")]
-        let defer_frame_sync =
-            crate::defects::active(crate::defects::Defect::RenameBeforeFrameSync);
-        #[cfg(not(feature = "defects"))]
-        let defer_frame_sync = false;
+        let defer_frame_sync = defect_active!(RenameBeforeFrameSync);
         if !defer_frame_sync {
             self.log
                 .sync_data()
@@ -162,11 +158,7 @@ impl<S: Storage> Wal<S> {
             .map_err(Error::io("create", &p.safe_seq_tmp))?;
         tmp.write_all_at(&format::encode_safe_seq(last), 0)
             .map_err(Error::io("write", &p.safe_seq_tmp))?;
-        #[cfg(feature = "defects")]
-        let skip_tmp_sync = crate::defects::active(crate::defects::Defect::NoTmpSyncBeforeRename);
-        #[cfg(not(feature = "defects"))]
-        let skip_tmp_sync = false;
-        if !skip_tmp_sync {
+        if !defect_active!(NoTmpSyncBeforeRename) {
             tmp.sync_all()
                 .map_err(Error::io("fsync", &p.safe_seq_tmp))?;
         }
@@ -174,11 +166,7 @@ impl<S: Storage> Wal<S> {
         self.storage
             .rename(&p.safe_seq_tmp, &p.safe_seq)
             .map_err(Error::io("rename", &p.safe_seq_tmp))?;
-        #[cfg(feature = "defects")]
-        let skip_dir_sync = crate::defects::active(crate::defects::Defect::NoDirSyncAfterRename);
-        #[cfg(not(feature = "defects"))]
-        let skip_dir_sync = false;
-        if !skip_dir_sync {
+        if !defect_active!(NoDirSyncAfterRename) {
             self.storage
                 .sync_dir(&p.dir)
                 .map_err(Error::io("fsync", &p.dir))?;

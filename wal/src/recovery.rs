@@ -233,10 +233,7 @@ fn verify_committed<F: StorageFile>(
         phantom_frames: 0,
         damaged_tail: false,
     };
-    #[cfg(feature = "defects")]
-    let check_seq = !crate::defects::active(crate::defects::Defect::RecoveryIgnoresSeq);
-    #[cfg(not(feature = "defects"))]
-    let check_seq = true;
+    let check_seq = !defect_active!(RecoveryIgnoresSeq);
     let mut expect = Seq::FIRST;
     let corrupt = |seq, offset, kind| Error::Corrupt {
         seq,
