@@ -7,39 +7,44 @@ mod common;
 
 use common::{bin, code, read_json, skip, stderr};
 
-#[test]
-fn the_real_protocol_survives_every_replayed_power_loss_on_ext4_in_an_amd64_guest() {
+/// `block-replay --arch amd64 --fs FS --seed 3` with `extra` arguments, writing its section to
+/// `out`: its output and the section, or `None` (said as SKIP) where it cannot run here.
+fn amd64_block_replay(
+    fs: &str,
+    extra: &[&std::ffi::OsStr],
+    out: &std::path::Path,
+) -> Option<(std::process::Output, serde_json::Value)> {
     if std::env::consts::ARCH != "x86_64" {
         skip("the amd64 guest is run natively only on an x86_64 host");
-        return;
+        return None;
     }
+    let o = bin()
+        .args(["block-replay", "--arch", "amd64", "--fs", fs, "--seed", "3"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let section = read_json(out);
+    if section["status"] == "SKIP" {
+        skip(&format!(
+            "block replay on {fs} cannot run here: {}",
+            section["reason"]
+        ));
+        return None;
+    }
+    Some((o, section))
+}
+
+#[test]
+fn the_real_protocol_survives_every_replayed_power_loss_on_ext4_in_an_amd64_guest() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("block_replay.json");
     let keep = d.path().join("kept");
-    let o = bin()
-        .args([
-            "block-replay",
-            "--arch",
-            "amd64",
-            "--fs",
-            "ext4",
-            "--seed",
-            "3",
-            "--keep",
-        ])
-        .arg(&keep)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let section = read_json(&out);
-    if section["status"] == "SKIP" {
-        skip(&format!(
-            "block replay cannot run here: {}",
-            section["reason"]
-        ));
+    let extra = ["--keep".as_ref(), keep.as_os_str()];
+    let Some((o, section)) = amd64_block_replay("ext4", &extra, &out) else {
         return;
-    }
+    };
     assert_eq!(code(&o), 0, "{}\n{section:#}", stderr(&o));
     assert_eq!(section["status"], "PASS");
     assert!(
@@ -109,34 +114,11 @@ fn a_damaged_log_is_refused_with_a_sentence_not_a_panic() {
 
 #[test]
 fn the_real_protocol_survives_every_replayed_power_loss_on_btrfs_with_its_modules_in_the_guest() {
-    if std::env::consts::ARCH != "x86_64" {
-        skip("the amd64 guest is run natively only on an x86_64 host");
-        return;
-    }
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("block_replay.json");
-    let o = bin()
-        .args([
-            "block-replay",
-            "--arch",
-            "amd64",
-            "--fs",
-            "btrfs",
-            "--seed",
-            "3",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let section = read_json(&out);
-    if section["status"] == "SKIP" {
-        skip(&format!(
-            "block replay on btrfs cannot run here: {}",
-            section["reason"]
-        ));
+    let Some((o, section)) = amd64_block_replay("btrfs", &[], &out) else {
         return;
-    }
+    };
     // The guest mounted btrfs (btrfs.ko and what its .modinfo says it depends on, from the
     // kernel package) and every state's btrfs was mounted again by that kernel.
     assert_eq!(code(&o), 0, "{}\n{section:#}", stderr(&o));
