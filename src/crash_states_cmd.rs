@@ -32,11 +32,7 @@ pub fn write(req: &WriteRequest) -> Result<ExitCode> {
 /// and, with `against`, compares it with another binary's report: exit 1 when they differ.
 pub fn recover(dir: &Path, out: Option<&Path>, against: Option<&Path>) -> Result<ExitCode> {
     let mine = recover_states(dir, platform::arch(), platform::endian())?;
-    let opened = mine
-        .states
-        .iter()
-        .filter(|s| matches!(s.outcome, crate::crash::states::Outcome::Opened { .. }))
-        .count();
+    let opened = mine.opened();
     say(&format!(
         "recovered {} states written by {} with this {} binary ({}-endian): {opened} opened, {} refused as damaged",
         mine.states.len(),

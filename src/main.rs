@@ -18,6 +18,7 @@ mod crash_explore;
 mod crash_harness;
 mod crash_states_cmd;
 mod digest;
+mod dirs;
 mod evidence;
 mod fault_harness;
 mod faults;

@@ -123,12 +123,7 @@ fn prerequisites(req: &Request) -> Result<(Guest, Option<Guest>)> {
 fn workdir(req: &Request) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
     match &req.keep {
         Some(d) => {
-            std::fs::create_dir_all(d)?;
-            anyhow::ensure!(
-                std::fs::read_dir(d)?.next().is_none(),
-                "--keep {} is not empty",
-                d.display()
-            );
+            crate::dirs::new_or_empty(d, "--keep")?;
             Ok((d.clone(), None))
         }
         None => {

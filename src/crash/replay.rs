@@ -20,15 +20,7 @@ fn keep_state(
     dir: &Path,
     log: &mut dyn Narrator,
 ) -> Result<()> {
-    if let Ok(mut entries) = std::fs::read_dir(dir) {
-        anyhow::ensure!(
-            entries.next().is_none(),
-            "--keep {} exists and is not empty; name a new or empty directory (nothing in it was changed)",
-            dir.display()
-        );
-    } else if dir.exists() || dir.is_symlink() {
-        anyhow::bail!("--keep {} exists and is not a directory", dir.display());
-    }
+    crate::dirs::new_or_empty(dir, "--keep")?;
     let crashed = dir.join("crashed");
     let recovered = dir.join("recovered");
     materialize(image, &crashed)?;

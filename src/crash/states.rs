@@ -76,9 +76,7 @@ pub fn write_states(
     spawn: &dyn Fn() -> Result<Command, String>,
     log: &mut dyn Narrator,
 ) -> Result<Manifest> {
-    ensure_new_or_empty(&req.out)?;
-    std::fs::create_dir_all(&req.out)
-        .with_context(|| format!("cannot create {}", req.out.display()))?;
+    crate::dirs::new_or_empty(&req.out, "--out")?;
     let mut states = kill_states(req, spawn, log)?;
     states.extend(model_states(req)?);
     let manifest = Manifest {
@@ -96,21 +94,6 @@ pub fn write_states(
         req.out.display()
     ));
     Ok(manifest)
-}
-
-fn ensure_new_or_empty(dir: &Path) -> Result<()> {
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => anyhow::ensure!(
-            entries.next().is_none(),
-            "{} exists and is not empty; name a new or empty directory (nothing in it was changed)",
-            dir.display()
-        ),
-        Err(_) if dir.exists() || dir.is_symlink() => {
-            anyhow::bail!("{} exists and is not a directory", dir.display())
-        }
-        Err(_) => {}
-    }
-    Ok(())
 }
 
 /// The leftovers of `req.kills` writers killed at seeded moments; every [`PER_DIR`] kills a
@@ -227,6 +210,16 @@ pub struct Recoveries {
     pub byte_order: String,
     pub writer_arch: String,
     pub states: Vec<Recovered>,
+}
+
+impl Recoveries {
+    /// The states recovery opened (the rest it refused as damaged).
+    pub fn opened(&self) -> usize {
+        self.states
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Opened { .. }))
+            .count()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -97,7 +97,7 @@ pub fn cmd_lines(a: &Annotation) -> String {
     if a.provisioning.commands.is_empty() {
         s.push_str("# the cell ran on an existing filesystem (the temp dir), as run:\n");
         let args = a.command.argv.iter().map(|x| shell_quote(x)).collect();
-        s.push_str(&cell_command_line(a.command, args));
+        s.push_str(&a.command.shell_line_with(args));
         s.push('\n');
     } else {
         s.push_str(&loop_reproduction(a));
@@ -131,12 +131,6 @@ fn header_lines(a: &Annotation) -> String {
     )
 }
 
-/// The cell's command line with the arguments `args` (already quoted), through the emulator
-/// when one was named.
-fn cell_command_line(c: &CellCommand, args: Vec<String>) -> String {
-    c.shell_line_with(args)
-}
-
 /// The provisioning commands as run, and a script that makes, uses and removes the same
 /// filesystem again in a fresh temporary directory.
 fn loop_reproduction(a: &Annotation) -> String {
@@ -164,7 +158,7 @@ fn loop_reproduction(a: &Annotation) -> String {
     if let Some(i) = args.iter().position(|x| x == "--dir") {
         args[i + 1] = "\"$d/mnt\"".into();
     }
-    s.push_str(&cell_command_line(a.command, args));
+    s.push_str(&a.command.shell_line_with(args));
     s.push_str("\numount \"$d/mnt\"; losetup -d \"$dev\"; rm -r \"$d\"\n");
     s
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 use super::child::{describe_exit, spawn_and_wait};
 use super::launch::CellCommand;
 use super::request::CellRequest;
-use crate::crash::states::{compare, Outcome, Recoveries};
+use crate::crash::states::{compare, Recoveries};
 use crate::evidence::record::{ByteOrderCrossing, CrossingDirection};
 
 /// The directory, inside the run directory, that holds the states and the reports.
@@ -105,9 +105,9 @@ fn run(
             dir,
             record,
         )?;
-        // The comparison as a person would run it again: exit 1 when it differs, which the
-        // reports below say in detail.
-        let _ = exec(
+        // The comparison as a person would run it again. It exits 1 when the reports differ,
+        // which they then say in detail; when it wrote no report, its failure is the reason.
+        let ran = exec(
             other,
             &[
                 "recover-states",
@@ -122,9 +122,9 @@ fn run(
             dir,
             record,
         );
-        record
-            .directions
-            .push(direction(w, other, dir, &states, &own, &theirs)?);
+        let d = direction(w, other, dir, &states, &own, &theirs)
+            .map_err(|unread| ran.err().unwrap_or(unread))?;
+        record.directions.push(d);
     }
     Ok(())
 }
@@ -199,11 +199,7 @@ fn direction(
         reader_arch: reader.arch.clone(),
         reader_byte_order: reader.endian.clone(),
         states: mine.states.len(),
-        opened: mine
-            .states
-            .iter()
-            .filter(|s| matches!(s.outcome, Outcome::Opened { .. }))
-            .count(),
+        opened: mine.opened(),
         identical,
         differences,
         states_dir: states.into(),
